@@ -1,0 +1,46 @@
+# The single entry point for every check. `make` builds pex, `make test` is
+# what CI runs, `make check` adds vet, formatting and import boundaries.
+
+GO      ?= go
+BIN     ?= bin/pex
+PKGS    := ./...
+
+.PHONY: all build test check vet fmt-check boundaries tidy-check example bench bench-quick install clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/pex
+
+install:
+	$(GO) install ./cmd/pex
+
+# Builds pex, then builds the bundled example workspace with it.
+example: build
+	./$(BIN) -C testdata/example build //...
+
+test:
+	$(GO) test -race -count=1 $(PKGS)
+
+check: vet fmt-check boundaries tidy-check test
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+boundaries:
+	$(GO) run ./internal/tools/boundaries
+
+tidy-check:
+	$(GO) mod tidy -diff
+
+bench:
+	./bench/run.sh
+
+bench-quick:
+	./bench/run.sh --quick
+
+clean:
+	rm -rf bin
