@@ -149,7 +149,10 @@ func positioned(err error) error {
 	}
 	var ee *sl.EvalError
 	if errors.As(err, &ee) {
-		e := &graph.Error{Pos: evalPos(ee), Msg: ee.Msg, Backtrace: ee.Backtrace()}
+		e := &graph.Error{Pos: evalPos(ee), Msg: ee.Msg}
+		if starlarkFrames(ee.CallStack) > 1 {
+			e.Backtrace = ee.Backtrace() // only when it says more than Pos
+		}
 		var ce *loadCycleError
 		if errors.As(err, &ce) {
 			e.Msg = ce.Error()
@@ -204,4 +207,16 @@ func filePos(th *sl.Thread, file string) graph.Pos {
 func moduleName(p string) string {
 	dir, file := path.Split(p)
 	return "//" + path.Clean("/" + dir)[1:] + ":" + file
+}
+
+// starlarkFrames counts the frames of a call stack that are in Starlark
+// code, not builtins.
+func starlarkFrames(stack sl.CallStack) int {
+	n := 0
+	for _, f := range stack {
+		if f.Pos.IsValid() && f.Pos.Filename() != "<builtin>" {
+			n++
+		}
+	}
+	return n
 }
