@@ -1,0 +1,268 @@
+// Package build is pex's builder: it turns the selected rules of a graph
+// into exec tasks, runs their commands (process groups, fixed environment,
+// channel files) and reports each rule as an Event the moment it settles.
+package build
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/pex-build/pex/exec"
+	"github.com/pex-build/pex/graph"
+)
+
+// Options configure a build.
+type Options struct {
+	Root      string
+	Graph     *graph.Graph
+	Selected  []*graph.Target // the rules asked for; what they need is added
+	Jobs      int             // workers of the default group; < 1: number of CPUs
+	KeepGoing bool
+	DryRun    bool
+	// HostEnv looks up the host's environment (os.LookupEnv if nil).
+	HostEnv func(string) (string, bool)
+	// OnEvent receives every event, from one goroutine, in order.
+	OnEvent func(Event)
+}
+
+// Event kinds.
+const (
+	EventBuildStarted  = "build_started"
+	EventRule          = "rule"
+	EventBuildFinished = "build_finished"
+)
+
+// Event reports progress: the start of a build, each rule as it settles,
+// and the end with totals.
+type Event struct {
+	Event    string        `json:"event"`
+	Label    string        `json:"label,omitempty"`
+	Status   string        `json:"status,omitempty"` // ok warn failed timeout skipped
+	Cache    string        `json:"cache,omitempty"`  // hit restored remote miss none
+	Duration time.Duration `json:"-"`
+	MS       int64         `json:"duration_ms"`
+	Findings []string      `json:"findings,omitempty"`
+	Reason   string        `json:"reason,omitempty"` // why it failed or was skipped
+	ExitCode *int          `json:"exit_code,omitempty"`
+	Output   string        `json:"output,omitempty"`
+	Cmd      string        `json:"cmd,omitempty"`
+	Test     bool          `json:"test,omitempty"`
+	DryRun   bool          `json:"dry_run,omitempty"`
+
+	Total  int            `json:"total,omitempty"`  // build_started: rules considered
+	Counts map[string]int `json:"counts,omitempty"` // build_finished: rules by status
+	OK     *bool          `json:"ok,omitempty"`     // build_finished
+
+	Target *graph.Target `json:"-"`
+}
+
+// Summary is the outcome of a build.
+type Summary struct {
+	Counts   map[string]int
+	Duration time.Duration
+	Failed   bool // a rule failed or timed out
+	Canceled bool // interrupted
+}
+
+// Run builds the selected rules and what they need. Errors found before
+// anything runs (a token no rule provides, a cycle through tokens) are
+// returned as errors; rule failures are reported in events and the
+// Summary.
+func Run(ctx context.Context, opts Options) (*Summary, error) {
+	start := time.Now()
+	if opts.HostEnv == nil {
+		opts.HostEnv = os.LookupEnv
+	}
+	if opts.OnEvent == nil {
+		opts.OnEvent = func(Event) {}
+	}
+	plan, err := NewPlan(opts.Graph, opts.Selected)
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := scratchDir(opts.Root)
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	b := &builder{opts: opts, tmp: tmp}
+	tasks := plan.tasks(b.ruleFunc)
+	b.byTask = make(map[*exec.Task]*graph.Target, len(tasks))
+	for i, task := range tasks {
+		b.byTask[task] = plan.Rules[i]
+	}
+	execOpts := exec.Options{
+		Workers:   opts.Jobs,
+		KeepGoing: opts.KeepGoing,
+		Groups:    groups(opts.Graph, plan.Rules),
+	}
+	if opts.DryRun {
+		execOpts.Workers = 1 // the order printed is a valid schedule
+		for _, g := range execOpts.Groups {
+			g.Jobs = 1
+		}
+	}
+	r, err := exec.Start(ctx, tasks, execOpts)
+	if err != nil {
+		return nil, err
+	}
+	opts.OnEvent(Event{Event: EventBuildStarted, Total: len(tasks)})
+	sum := &Summary{Counts: map[string]int{}}
+	for res := range r.Results() {
+		ev := b.event(res)
+		sum.Counts[ev.Status]++
+		switch res.Status {
+		case exec.StatusFailed, exec.StatusTimeout:
+			sum.Failed = true
+		case exec.StatusCanceled:
+			sum.Canceled = true
+		}
+		opts.OnEvent(ev)
+	}
+	r.Wait()
+	sum.Duration = time.Since(start)
+	ok := !sum.Failed && !sum.Canceled
+	opts.OnEvent(Event{Event: EventBuildFinished, Counts: sum.Counts, OK: &ok,
+		MS: sum.Duration.Milliseconds(), Duration: sum.Duration})
+	return sum, nil
+}
+
+// scratchDir makes the build's directory for channel files and captured
+// output under .pex/tmp.
+func scratchDir(root string) (string, error) {
+	dir := filepath.Join(root, ".pex", "tmp")
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return "", fmt.Errorf("cannot create %s: %v", dir, err)
+	}
+	return os.MkdirTemp(dir, "build-")
+}
+
+type builder struct {
+	opts   Options
+	tmp    string
+	ids    int
+	byTask map[*exec.Task]*graph.Target
+}
+
+// ruleResult is what a rule's task returns as its value.
+type ruleResult struct {
+	output string
+	cache  string
+	code   *int
+	dry    bool
+}
+
+func (b *builder) ruleFunc(t *graph.Target) exec.Func {
+	b.ids++
+	id := b.ids
+	return func(ctx context.Context, shared map[string]any, _ map[string]any) (any, error) {
+		rr := &ruleResult{cache: "miss"}
+		if t.Cmd == "" {
+			return rr, nil
+		}
+		if b.opts.DryRun {
+			rr.dry = true
+			return rr, nil
+		}
+		c := &command{root: b.opts.Root, tmp: b.tmp, id: id, t: t, hostEnv: b.opts.HostEnv, shared: shared,
+			srcs: srcFiles(b.opts.Graph, t)}
+		o, err := c.run(ctx)
+		if o != nil {
+			rr.output = string(o.output)
+			for _, f := range o.findings {
+				exec.Report(ctx, f)
+			}
+			for k, v := range o.shared {
+				shared[k] = v
+			}
+		}
+		var ae *ActionError
+		if errors.As(err, &ae) {
+			code := ae.ExitCode
+			rr.code = &code
+		}
+		return rr, err
+	}
+}
+
+// event turns an exec result into a rule event.
+func (b *builder) event(res *exec.Result) Event {
+	t := b.byTask[res.Task]
+	ev := Event{
+		Event:    EventRule,
+		Label:    res.Task.Name,
+		Status:   res.Status.String(),
+		Cache:    "none",
+		Duration: res.Duration(),
+		MS:       res.Duration().Milliseconds(),
+		Findings: res.Findings,
+		Reason:   res.Reason,
+		Cmd:      t.Cmd,
+		Test:     t.HasTag("test"),
+		Target:   t,
+	}
+	if rr, ok := res.Value.(*ruleResult); ok {
+		ev.Cache, ev.Output, ev.ExitCode, ev.DryRun = rr.cache, rr.output, rr.code, rr.dry
+	}
+	switch res.Status {
+	case exec.StatusFailed:
+		ev.Reason = res.Err.Error()
+	case exec.StatusTimeout:
+		ev.Reason = fmt.Sprintf("timed out after %s (timeout = %q)", t.Timeout, t.Timeout.String())
+	case exec.StatusCanceled:
+		ev.Status = "skipped"
+		if res.Start.IsZero() {
+			ev.Reason = "interrupted before it started"
+		} else {
+			ev.Status = "failed"
+			ev.Reason = "interrupted"
+		}
+	}
+	if res.Start.IsZero() {
+		ev.Cache = "none"
+	}
+	return ev
+}
+
+// srcFiles returns a rule's srcs as paths relative to its package, in the
+// order listed; a label naming a rule stands for that rule's outputs.
+func srcFiles(g *graph.Graph, t *graph.Target) []string {
+	out := make([]string, 0, len(t.Srcs))
+	pkg := t.Label.Pkg
+	for _, s := range t.Srcs {
+		if !strings.HasPrefix(s, "//") && !strings.HasPrefix(s, ":") {
+			out = append(out, s)
+			continue
+		}
+		l, err := graph.ParseLabel(s, pkg)
+		if err != nil {
+			continue
+		}
+		files := []string{l.Path()}
+		if r, ok := g.Lookup(l); ok && len(r.OutFiles) > 0 {
+			files = r.OutFiles
+		}
+		for _, f := range files {
+			out = append(out, relTo(pkg, f))
+		}
+	}
+	return out
+}
+
+// relTo returns the workspace-relative path p relative to package pkg.
+func relTo(pkg, p string) string {
+	if pkg == "" {
+		return p
+	}
+	if strings.HasPrefix(p, pkg+"/") {
+		return p[len(pkg)+1:]
+	}
+	up := strings.Repeat("../", strings.Count(pkg, "/")+1)
+	return path.Clean(up + p)
+}

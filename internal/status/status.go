@@ -1,0 +1,203 @@
+// Package status turns build events into what a person or a program reads:
+// a ninja-style status line on a terminal, one plain line per rule in a
+// pipe or under CI, or one JSON object per event with --json.
+package status
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/pex-build/pex/internal/build"
+)
+
+// Printer prints events. It is not safe for concurrent use: the builder
+// calls it from one goroutine.
+type Printer interface {
+	Event(ev build.Event)
+}
+
+// Options choose the printer.
+type Options struct {
+	JSON    bool
+	Verbose bool // print every command and its output
+	TTY     bool // overwrite one status line instead of a line per rule
+	Color   bool
+}
+
+// New returns the printer for w.
+func New(w io.Writer, o Options) Printer {
+	if o.JSON {
+		enc := json.NewEncoder(w)
+		enc.SetEscapeHTML(false)
+		return &jsonPrinter{enc: enc}
+	}
+	return &human{w: w, o: o}
+}
+
+// IsTerminal reports whether f is a terminal and not under CI, the case
+// where a self-overwriting status line is wanted.
+func IsTerminal(f *os.File) bool {
+	if os.Getenv("CI") != "" || os.Getenv("TERM") == "dumb" {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// WantColor reports whether colour is wanted on a terminal: not when
+// NO_COLOR is set to anything.
+func WantColor(tty bool) bool {
+	_, no := os.LookupEnv("NO_COLOR")
+	return tty && !no
+}
+
+type jsonPrinter struct{ enc *json.Encoder }
+
+func (p *jsonPrinter) Event(ev build.Event) {
+	if ev.Event == build.EventRule && ev.Status != "failed" && ev.Status != "timeout" {
+		ev.Output = ""
+	}
+	_ = p.enc.Encode(ev)
+}
+
+// human prints for people.
+type human struct {
+	w        io.Writer
+	o        Options
+	total    int
+	done     int
+	lineOpen bool // a status line is on screen, to be overwritten
+}
+
+func (p *human) Event(ev build.Event) {
+	switch ev.Event {
+	case build.EventBuildStarted:
+		p.total = ev.Total
+	case build.EventRule:
+		p.done++
+		p.rule(ev)
+	case build.EventBuildFinished:
+		p.clearLine()
+		fmt.Fprintln(p.w, p.summary(ev))
+	}
+}
+
+func (p *human) rule(ev build.Event) {
+	progress := fmt.Sprintf("[%d/%d]", p.done, p.total)
+	var b strings.Builder
+	switch {
+	case ev.DryRun:
+		fmt.Fprintf(&b, "%s would run %s: %s\n", progress, ev.Label, ev.Cmd)
+	case ev.Status == "failed" || ev.Status == "timeout":
+		fmt.Fprintf(&b, "%s %s %s: %s\n", progress, p.paint("FAILED", red), ev.Label, ev.Reason)
+		if ev.Target != nil {
+			fmt.Fprintf(&b, "  in %s\n", ev.Target.Pos)
+		}
+		if ev.Cmd != "" {
+			fmt.Fprintf(&b, "  $ %s\n", ev.Cmd)
+		}
+		b.WriteString(indentOutput(ev.Output))
+	case ev.Status == "skipped":
+		if !p.o.TTY || p.o.Verbose {
+			fmt.Fprintf(&b, "%s %s %s: %s\n", progress, p.paint("skipped", yellow), ev.Label, ev.Reason)
+		}
+	default:
+		warn := ev.Status == "warn"
+		if warn || p.o.Verbose || !p.o.TTY {
+			word := ev.Status
+			if ev.Cache == "hit" || ev.Cache == "restored" || ev.Cache == "remote" {
+				word += " (" + ev.Cache + ")"
+			}
+			color := green
+			if warn {
+				color = yellow
+			}
+			fmt.Fprintf(&b, "%s %s %s %s\n", progress, p.paint(word, color), ev.Label, dur(ev.Duration))
+		}
+		if p.o.Verbose && ev.Cmd != "" && ev.Cache == "miss" {
+			fmt.Fprintf(&b, "  $ %s\n", ev.Cmd)
+			b.WriteString(indentOutput(ev.Output))
+		}
+		for _, f := range ev.Findings {
+			fmt.Fprintf(&b, "  finding: %s\n", f)
+		}
+	}
+	p.clearLine()
+	if b.Len() > 0 {
+		io.WriteString(p.w, b.String())
+	}
+	if p.o.TTY && p.done < p.total {
+		fmt.Fprintf(p.w, "%s %s", progress, ev.Label)
+		p.lineOpen = true
+	}
+}
+
+func (p *human) clearLine() {
+	if p.lineOpen {
+		io.WriteString(p.w, "\r\x1b[K")
+		p.lineOpen = false
+	}
+}
+
+func (p *human) summary(ev build.Event) string {
+	c := ev.Counts
+	total := 0
+	for _, n := range c {
+		total += n
+	}
+	parts := []string{}
+	for _, s := range []string{"ok", "warn", "failed", "timeout", "skipped"} {
+		if c[s] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", c[s], s))
+		}
+	}
+	word := p.paint("pex: done", green)
+	if ev.OK != nil && !*ev.OK {
+		word = p.paint("pex: FAILED", red)
+	}
+	if total == 0 {
+		return word + ": nothing to do"
+	}
+	return fmt.Sprintf("%s: %d rule%s (%s) in %s", word, total, plural(total), strings.Join(parts, ", "), dur(ev.Duration))
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+func indentOutput(out string) string {
+	if out == "" {
+		return ""
+	}
+	out = strings.TrimRight(out, "\n")
+	return "  | " + strings.ReplaceAll(out, "\n", "\n  | ") + "\n"
+}
+
+func dur(d time.Duration) string {
+	switch {
+	case d >= time.Second:
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	default:
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	}
+}
+
+const (
+	red    = "31"
+	green  = "32"
+	yellow = "33"
+)
+
+func (p *human) paint(s, color string) string {
+	if !p.o.Color {
+		return s
+	}
+	return "\x1b[" + color + "m" + s + "\x1b[0m"
+}
