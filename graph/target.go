@@ -50,6 +50,10 @@ type Target struct {
 	Kwargs         map[string]string
 	Tags           []string
 	Cache          bool
+	// Depfile is a Makefile-style dependency file the command writes
+	// (relative to the package); the inputs it lists are recorded and
+	// checked on the next build.
+	Depfile string
 
 	// Filled by Graph.Resolve.
 

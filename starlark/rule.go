@@ -131,8 +131,11 @@ func (a *ruleArgs) target(pkg string) (*graph.Target, error) {
 		return nil, fail("action is not supported yet")
 	case a.dynamic:
 		return nil, fail("dynamic is not supported yet")
-	case a.depfile != "":
-		return nil, fail("depfile is not supported yet")
+	}
+	if a.depfile != "" {
+		if _, err := outPath(pkg, a.depfile); err != nil {
+			return nil, fail("depfile: %v", err)
+		}
 	}
 	t := &graph.Target{
 		Label:          label,
@@ -151,6 +154,7 @@ func (a *ruleArgs) target(pkg string) (*graph.Target, error) {
 		Kwargs:         a.kwargs,
 		Tags:           a.tags,
 		Cache:          a.cache,
+		Depfile:        a.depfile,
 	}
 	for _, d := range a.deps {
 		dep, err := graph.ParseLabel(d, pkg)

@@ -50,8 +50,16 @@ func (a *app) build(ctx context.Context, args []string, filter func(*selection) 
 	}
 	tty := !a.json && a.stdout == os.Stdout && status.IsTerminal(os.Stdout)
 	printer := status.New(a.stdout, status.Options{JSON: a.json, Verbose: a.verbose, TTY: tty, Color: status.WantColor(tty)})
+	c, err := a.openCache(w.root)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
 	var events []build.Event
 	sum, err := build.Run(ctx, build.Options{
+		Cache:     c,
+		Verbose:   a.verbose,
+		NoCache:   a.noCache,
 		Root:      w.root,
 		Graph:     w.graph,
 		Selected:  sel.targets,
@@ -76,4 +84,16 @@ func (a *app) build(ctx context.Context, args []string, filter func(*selection) 
 		return sum, failed(exitFailed, "")
 	}
 	return sum, nil
+}
+
+// openCache locks the workspace, saying so when another pex holds it.
+func (a *app) openCache(root string) (*build.Cache, error) {
+	c, err := build.OpenCache(root, build.CacheOptions{
+		NoWait: a.noWait,
+		OnWait: func() { fmt.Fprintln(a.stderr, "pex: waiting for another pex process in this workspace to finish...") },
+	})
+	if err != nil {
+		return nil, failed(exitUsage, "%v", err)
+	}
+	return c, nil
 }

@@ -51,6 +51,7 @@ type flags struct {
 	verbose   bool
 	json      bool
 	noCache   bool
+	noWait    bool
 }
 
 type app struct {
@@ -138,6 +139,8 @@ file error, 130 interrupted.`,
 	f.StringArrayVar(&a.set, "set", nil, "set a config() value: `name=value` (repeatable)")
 	f.BoolVarP(&a.verbose, "verbose", "v", false, "print each command and its output")
 	f.BoolVar(&a.json, "json", false, "write one JSON event per line on stdout, nothing else")
+	f.BoolVar(&a.noCache, "no-cache", false, "run every rule, ignoring and refreshing the cache")
+	f.BoolVar(&a.noWait, "no-wait", false, "fail at once if another pex process is building in this workspace")
 	root.AddCommand(a.buildCommand(), a.testCommand(), a.initCommand(), a.versionCommand())
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return failed(exitUsage, "%v\nRun '%s --help' for usage.", err, c.CommandPath())

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pex-build/pex/cache"
 	"github.com/pex-build/pex/exec"
 	"github.com/pex-build/pex/graph"
 )
@@ -25,6 +26,11 @@ type Options struct {
 	Jobs      int             // workers of the default group; < 1: number of CPUs
 	KeepGoing bool
 	DryRun    bool
+	Verbose   bool // explain why each rule runs
+	NoCache   bool // run everything, and refresh the store
+	// Cache is the workspace's cache; nil opens (and closes) one with
+	// default options.
+	Cache *Cache
 	// HostEnv looks up the host's environment (os.LookupEnv if nil).
 	HostEnv func(string) (string, bool)
 	// OnEvent receives every event, from one goroutine, in order.
@@ -52,6 +58,7 @@ type Event struct {
 	ExitCode *int          `json:"exit_code,omitempty"`
 	Output   string        `json:"output,omitempty"`
 	Cmd      string        `json:"cmd,omitempty"`
+	Why      []string      `json:"why,omitempty"` // why it ran (with -v or -n)
 	Test     bool          `json:"test,omitempty"`
 	DryRun   bool          `json:"dry_run,omitempty"`
 
@@ -64,7 +71,8 @@ type Event struct {
 
 // Summary is the outcome of a build.
 type Summary struct {
-	Counts   map[string]int
+	Counts   map[string]int // rules by status
+	Cache    map[string]int // rules that ran to completion, by cache outcome
 	Duration time.Duration
 	Failed   bool // a rule failed or timed out
 	Canceled bool // interrupted
@@ -91,7 +99,15 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	b := &builder{opts: opts, tmp: tmp}
+	if opts.Cache == nil {
+		c, err := OpenCache(opts.Root, CacheOptions{})
+		if err != nil {
+			return nil, err
+		}
+		defer c.Close()
+		opts.Cache = c
+	}
+	b := &builder{opts: opts, tmp: tmp, cache: opts.Cache, keys: newKeys(opts.Cache, opts.HostEnv)}
 	tasks := plan.tasks(b.ruleFunc)
 	b.byTask = make(map[*exec.Task]*graph.Target, len(tasks))
 	for i, task := range tasks {
@@ -113,10 +129,13 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 		return nil, err
 	}
 	opts.OnEvent(Event{Event: EventBuildStarted, Total: len(tasks)})
-	sum := &Summary{Counts: map[string]int{}}
+	sum := &Summary{Counts: map[string]int{}, Cache: map[string]int{}}
 	for res := range r.Results() {
 		ev := b.event(res)
 		sum.Counts[ev.Status]++
+		if ev.Status == "ok" || ev.Status == "warn" {
+			sum.Cache[ev.Cache]++
+		}
 		switch res.Status {
 		case exec.StatusFailed, exec.StatusTimeout:
 			sum.Failed = true
@@ -127,6 +146,9 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 	}
 	r.Wait()
 	sum.Duration = time.Since(start)
+	if !opts.DryRun {
+		b.saveStats(start, sum)
+	}
 	ok := !sum.Failed && !sum.Canceled
 	opts.OnEvent(Event{Event: EventBuildFinished, Counts: sum.Counts, OK: &ok,
 		MS: sum.Duration.Milliseconds(), Duration: sum.Duration})
@@ -145,6 +167,8 @@ func scratchDir(root string) (string, error) {
 
 type builder struct {
 	opts   Options
+	cache  *Cache
+	keys   *keys
 	tmp    string
 	ids    int
 	byTask map[*exec.Task]*graph.Target
@@ -153,9 +177,10 @@ type builder struct {
 // ruleResult is what a rule's task returns as its value.
 type ruleResult struct {
 	output string
-	cache  string
+	cache  string // hit restored miss
 	code   *int
-	dry    bool
+	dry    bool     // dry run: it would run (or be restored)
+	why    []string // why it ran
 }
 
 func (b *builder) ruleFunc(t *graph.Target) exec.Func {
@@ -163,31 +188,76 @@ func (b *builder) ruleFunc(t *graph.Target) exec.Func {
 	id := b.ids
 	return func(ctx context.Context, shared map[string]any, _ map[string]any) (any, error) {
 		rr := &ruleResult{cache: "miss"}
-		if t.Cmd == "" {
-			return rr, nil
+		key, parts, err := b.keys.key(t, shared)
+		if err != nil {
+			b.cache.forget(t)
+			return rr, err
+		}
+		if t.Cache && !b.opts.NoCache {
+			if v, rec := b.cache.check(t, key, b.opts.DryRun); v != mustRun {
+				rr.cache = "hit"
+				if v == restored || v == restore {
+					rr.cache, rr.dry = "restored", v == restore
+				}
+				replay(ctx, shared, rec)
+				b.keys.settle(t, key, rec.Outputs)
+				return rr, nil
+			}
 		}
 		if b.opts.DryRun {
-			rr.dry = true
+			rr.dry, rr.why = true, b.cache.reasons(t, key, parts)
+			// Dependents cannot know what it will produce: they run too.
+			b.keys.settle(t, cache.HashString(fmt.Sprint("dry-run ", id)), nil)
 			return rr, nil
 		}
-		c := &command{root: b.opts.Root, tmp: b.tmp, id: id, t: t, hostEnv: b.opts.HostEnv, shared: shared,
-			srcs: srcFiles(b.opts.Graph, t)}
-		o, err := c.run(ctx)
-		if o != nil {
-			rr.output = string(o.output)
-			for _, f := range o.findings {
-				exec.Report(ctx, f)
+		if b.opts.Verbose {
+			rr.why = b.cache.reasons(t, key, parts)
+		}
+		o := &outcome{}
+		if t.Cmd != "" {
+			c := &command{root: b.opts.Root, tmp: b.tmp, id: id, t: t, hostEnv: b.opts.HostEnv, shared: shared,
+				srcs: srcFiles(b.opts.Graph, t)}
+			o, err = c.run(ctx)
+			if o != nil {
+				rr.output = string(o.output)
 			}
-			for k, v := range o.shared {
-				shared[k] = v
+			var ae *ActionError
+			if errors.As(err, &ae) {
+				code := ae.ExitCode
+				rr.code = &code
+			}
+			if err != nil {
+				b.cache.forget(t)
+				return rr, err
 			}
 		}
-		var ae *ActionError
-		if errors.As(err, &ae) {
-			code := ae.ExitCode
-			rr.code = &code
+		for _, f := range o.findings {
+			exec.Report(ctx, f)
 		}
-		return rr, err
+		for k, v := range o.shared {
+			shared[k] = v
+		}
+		status := "ok"
+		if len(o.findings) > 0 {
+			status = "warn"
+		}
+		rec, err := b.cache.record(t, key, parts, o, status, t.Cache)
+		if err != nil {
+			b.cache.forget(t)
+			return rr, &ActionError{Label: t.Label, ExitCode: -1, Msg: err.Error()}
+		}
+		b.keys.settle(t, key, rec.Outputs)
+		return rr, nil
+	}
+}
+
+// replay gives a rule that did not run what its recorded run reported.
+func replay(ctx context.Context, shared map[string]any, rec *cache.Record) {
+	for _, f := range rec.Findings {
+		exec.Report(ctx, f)
+	}
+	for _, p := range rec.Shared {
+		shared[p.Key] = p.Value
 	}
 }
 
@@ -208,7 +278,7 @@ func (b *builder) event(res *exec.Result) Event {
 		Target:   t,
 	}
 	if rr, ok := res.Value.(*ruleResult); ok {
-		ev.Cache, ev.Output, ev.ExitCode, ev.DryRun = rr.cache, rr.output, rr.code, rr.dry
+		ev.Cache, ev.Output, ev.ExitCode, ev.DryRun, ev.Why = rr.cache, rr.output, rr.code, rr.dry, rr.why
 	}
 	switch res.Status {
 	case exec.StatusFailed:
@@ -265,4 +335,12 @@ func relTo(pkg, p string) string {
 	}
 	up := strings.Repeat("../", strings.Count(pkg, "/")+1)
 	return path.Clean(up + p)
+}
+
+// saveStats records the build's totals for pex cache stats.
+func (b *builder) saveStats(start time.Time, sum *Summary) {
+	st := cache.BuildStats{Start: start, Duration: sum.Duration,
+		Failed: sum.Counts["failed"] + sum.Counts["timeout"], Skipped: sum.Counts["skipped"]}
+	st.Hits, st.Restored, st.Misses = sum.Cache["hit"], sum.Cache["restored"], sum.Cache["miss"]
+	b.cache.state.SetLastBuild(st)
 }

@@ -51,9 +51,10 @@ type command struct {
 
 // outcome is what a command left behind.
 type outcome struct {
-	output   []byte
-	findings []string
-	shared   map[string]string // written to $PEX_SHARED
+	output      []byte
+	findings    []string
+	shared      map[string]string // written to $PEX_SHARED
+	sharedOrder []string          // its keys, in the order first written
 }
 
 // run runs the command to completion. A non-nil error is an *ActionError,
@@ -100,7 +101,7 @@ func (c *command) run(ctx context.Context) (*outcome, error) {
 	if o.findings, err = readLines(report); err != nil {
 		return o, c.fail(0, "reading $PEX_REPORT: "+err.Error())
 	}
-	if o.shared, err = readShared(sharedFile); err != nil {
+	if o.shared, o.sharedOrder, err = readShared(sharedFile); err != nil {
 		return o, c.fail(0, err.Error())
 	}
 	for i, out := range t.OutFiles {
@@ -260,21 +261,26 @@ func readLines(path string) ([]string, error) {
 	return lines, sc.Err()
 }
 
-// readShared parses the KEY=VALUE lines written to $PEX_SHARED.
-func readShared(path string) (map[string]string, error) {
+// readShared parses the KEY=VALUE lines written to $PEX_SHARED; a key
+// written twice keeps its last value and its first place.
+func readShared(path string) (map[string]string, []string, error) {
 	lines, err := readLines(path)
 	if err != nil || len(lines) == 0 {
-		return nil, err
+		return nil, nil, err
 	}
 	kv := make(map[string]string, len(lines))
+	var order []string
 	for i, line := range lines {
 		k, v, ok := strings.Cut(line, "=")
 		if !ok || !validEnvName(k) {
-			return nil, fmt.Errorf("$PEX_SHARED line %d: want KEY=VALUE with KEY a variable name, got %q", i+1, line)
+			return nil, nil, fmt.Errorf("$PEX_SHARED line %d: want KEY=VALUE with KEY a variable name, got %q", i+1, line)
+		}
+		if _, seen := kv[k]; !seen {
+			order = append(order, k)
 		}
 		kv[k] = v
 	}
-	return kv, nil
+	return kv, order, nil
 }
 
 func validEnvName(k string) bool {

@@ -90,8 +90,13 @@ func (p *human) rule(ev build.Event) {
 	progress := fmt.Sprintf("[%d/%d]", p.done, p.total)
 	var b strings.Builder
 	switch {
+	case ev.DryRun && ev.Cache == "restored":
+		fmt.Fprintf(&b, "%s would restore %s from the cache\n", progress, ev.Label)
 	case ev.DryRun:
 		fmt.Fprintf(&b, "%s would run %s: %s\n", progress, ev.Label, ev.Cmd)
+		for _, why := range ev.Why {
+			fmt.Fprintf(&b, "  because %s\n", why)
+		}
 	case ev.Status == "failed" || ev.Status == "timeout":
 		fmt.Fprintf(&b, "%s %s %s: %s\n", progress, p.paint("FAILED", red), ev.Label, ev.Reason)
 		if ev.Target != nil {
@@ -107,7 +112,8 @@ func (p *human) rule(ev build.Event) {
 		}
 	default:
 		warn := ev.Status == "warn"
-		if warn || p.o.Verbose || !p.o.TTY {
+		quiet := ev.Cache == "hit" && !warn // up to date: nothing to say
+		if warn || p.o.Verbose || (!p.o.TTY && !quiet) {
 			word := ev.Status
 			if ev.Cache == "hit" || ev.Cache == "restored" || ev.Cache == "remote" {
 				word += " (" + ev.Cache + ")"
@@ -119,6 +125,9 @@ func (p *human) rule(ev build.Event) {
 			fmt.Fprintf(&b, "%s %s %s %s\n", progress, p.paint(word, color), ev.Label, dur(ev.Duration))
 		}
 		if p.o.Verbose && ev.Cmd != "" && ev.Cache == "miss" {
+			for _, why := range ev.Why {
+				fmt.Fprintf(&b, "  because %s\n", why)
+			}
 			fmt.Fprintf(&b, "  $ %s\n", ev.Cmd)
 			b.WriteString(indentOutput(ev.Output))
 		}
