@@ -141,7 +141,8 @@ file error, 130 interrupted.`,
 	f.BoolVar(&a.json, "json", false, "write one JSON event per line on stdout, nothing else")
 	f.BoolVar(&a.noCache, "no-cache", false, "run every rule, ignoring and refreshing the cache")
 	f.BoolVar(&a.noWait, "no-wait", false, "fail at once if another pex process is building in this workspace")
-	root.AddCommand(a.buildCommand(), a.testCommand(), a.initCommand(), a.versionCommand())
+	root.AddCommand(a.buildCommand(), a.testCommand(), a.explainCommand(), a.cleanCommand(),
+		a.cacheCommand(), a.initCommand(), a.versionCommand())
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return failed(exitUsage, "%v\nRun '%s --help' for usage.", err, c.CommandPath())
 	})

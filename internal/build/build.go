@@ -206,8 +206,10 @@ func (b *builder) ruleFunc(t *graph.Target) exec.Func {
 		}
 		if b.opts.DryRun {
 			rr.dry, rr.why = true, b.cache.reasons(t, key, parts)
-			// Dependents cannot know what it will produce: they run too.
-			b.keys.settle(t, cache.HashString(fmt.Sprint("dry-run ", id)), nil)
+			if deps := b.keys.dirtyDeps(t); len(deps) > 0 {
+				rr.why = []string{"it needs " + strings.Join(deps, ", ") + ", which would run first"}
+			}
+			b.keys.settleDirty(t) // dependents cannot know what it will produce
 			return rr, nil
 		}
 		if b.opts.Verbose {

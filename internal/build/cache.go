@@ -28,10 +28,15 @@ type Cache struct {
 	memo   *cache.Memo
 	store  *cache.Store
 	unlock func()
+
+	readOnly bool
 }
 
 // CacheOptions configure OpenCache.
 type CacheOptions struct {
+	// ReadOnly neither locks the workspace nor saves the state: for
+	// commands that only look (explain, cache stats).
+	ReadOnly bool
 	// NoWait fails at once when another pex process holds the workspace
 	// instead of waiting for it.
 	NoWait bool
@@ -43,14 +48,19 @@ type CacheOptions struct {
 
 // OpenCache locks the workspace at root and loads its state.
 func OpenCache(root string, o CacheOptions) (*Cache, error) {
-	unlock, err := cache.Lock(cache.StateDir(root), !o.NoWait, o.OnWait)
-	if err != nil {
-		if errors.Is(err, cache.ErrLocked) {
-			return nil, fmt.Errorf("%v (wait for it, or drop --no-wait)", err)
+	unlock, readOnly := func() {}, o.ReadOnly
+	if !readOnly {
+		var err error
+		unlock, err = cache.Lock(cache.StateDir(root), !o.NoWait, o.OnWait)
+		if err != nil {
+			if errors.Is(err, cache.ErrLocked) {
+				return nil, fmt.Errorf("%v (wait for it, or drop --no-wait)", err)
+			}
+			return nil, err
 		}
-		return nil, err
 	}
-	c := &Cache{root: root, unlock: unlock}
+	var err error
+	c := &Cache{root: root, unlock: unlock, readOnly: readOnly}
 	if c.state, err = cache.LoadState(cache.StateDir(root)); err != nil {
 		unlock()
 		return nil, err
@@ -72,6 +82,9 @@ func OpenCache(root string, o CacheOptions) (*Cache, error) {
 
 // Close saves the state and releases the workspace.
 func (c *Cache) Close() error {
+	if c.readOnly {
+		return nil
+	}
 	err := c.state.Flush()
 	c.unlock()
 	return err
@@ -99,6 +112,7 @@ func (c *Cache) digest(p string) (cache.Digest, error) { return c.memo.Digest(c.
 // its outputs (or, for a rule without outputs, its key), by label.
 type settled struct {
 	items []cache.Item
+	dirty bool // dry run: it would run, so what it will produce is unknown
 }
 
 // keys computes and remembers rule keys during one build.
@@ -170,6 +184,26 @@ func missingInput(t *graph.Target, path, field string, err error) error {
 			"missing input %q (in %s): no such file, and no rule outputs it", path, field)}
 	}
 	return &ActionError{Label: t.Label, ExitCode: -1, Msg: fmt.Sprintf("input %q (in %s): %v", path, field, err)}
+}
+
+// dirtyDeps returns the dependencies of t that a dry run found would run.
+func (k *keys) dirtyDeps(t *graph.Target) []string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var names []string
+	for _, d := range t.DepTargets {
+		if k.done[d].dirty {
+			names = append(names, d.Label.String())
+		}
+	}
+	return names
+}
+
+// settleDirty marks t as one a dry run would run.
+func (k *keys) settleDirty(t *graph.Target) {
+	k.mu.Lock()
+	k.done[t] = settled{dirty: true}
+	k.mu.Unlock()
 }
 
 // settle remembers what dependents of t will put in their keys.

@@ -41,8 +41,13 @@ func expectNoEvent(t *testing.T, p *Poller) {
 
 func mustWrite(t *testing.T, path, text string) {
 	t.Helper()
+	mustWriteB(t, path, text)
+}
+
+func mustWriteB(tb testing.TB, path, text string) {
+	tb.Helper()
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 }
 

@@ -124,7 +124,7 @@ func (w *Watcher) SetDirs(dirs []string) error {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for d := range w.dirs {
+	for _, d := range slices.Sorted(maps.Keys(w.dirs)) {
 		if !want[d] {
 			if err := w.src.Remove(d); err != nil {
 				errs = append(errs, err)

@@ -1,2 +1,2 @@
 #define GREET_VERSION "1.4.2"
-#define GREETING "Bonjour"
+#define GREETING "Hello"

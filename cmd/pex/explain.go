@@ -1,0 +1,91 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pex-build/pex/graph"
+	"github.com/pex-build/pex/internal/build"
+)
+
+func (a *app) explainCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "explain TARGET",
+		Short: "Say whether a target would run, and why",
+		Long: `Say whether TARGET is up to date, would be restored from the cache, or would
+run — and why: the inputs, environment variables, command or dependencies
+that changed since it last ran (like ninja -d explain). Nothing is run.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			w, err := a.load(cmd.Context())
+			if err != nil {
+				return err
+			}
+			sel, err := w.selectTargets(args)
+			if err != nil {
+				return err
+			}
+			if len(sel.targets)+len(sel.services) != 1 {
+				return failed(exitUsage, "explain takes one target; %q names %d", args[0], len(sel.targets))
+			}
+			c, err := build.OpenCache(w.root, build.CacheOptions{ReadOnly: true})
+			if err != nil {
+				return failed(exitUsage, "%v", err)
+			}
+			defer c.Close()
+			var events []build.Event
+			_, err = build.Run(cmd.Context(), build.Options{
+				Root: w.root, Graph: w.graph, Selected: sel.targets, Jobs: 1,
+				DryRun: true, KeepGoing: true, Cache: c,
+				OnEvent: func(ev build.Event) {
+					if ev.Event == build.EventRule {
+						events = append(events, ev)
+					}
+				},
+			})
+			if err != nil {
+				return failed(exitUsage, "%v", err)
+			}
+			a.printExplanation(events, sel.targets[0])
+			return nil
+		},
+	}
+}
+
+func (a *app) printExplanation(events []build.Event, target *graph.Target) {
+	label := target.Label.String()
+	var first []string
+	for _, ev := range events {
+		if ev.Label == label {
+			fmt.Fprintln(a.stdout, explainLine(ev))
+			for _, why := range ev.Why {
+				fmt.Fprintf(a.stdout, "  %s\n", why)
+			}
+		} else if ev.DryRun && ev.Cache == "miss" {
+			first = append(first, fmt.Sprintf("  %s: %s", ev.Label, strings.Join(ev.Why, "; ")))
+		}
+	}
+	if len(first) > 0 {
+		fmt.Fprintln(a.stdout, "would run first:")
+		for _, f := range first {
+			fmt.Fprintln(a.stdout, f)
+		}
+	}
+}
+
+func explainLine(ev build.Event) string {
+	switch {
+	case ev.Status == "failed":
+		return ev.Label + " cannot be checked: " + ev.Reason
+	case ev.DryRun && ev.Cache == "restored":
+		return ev.Label + " would be restored from the cache: its outputs are missing or changed, the store has them"
+	case ev.DryRun:
+		return ev.Label + " would run:"
+	case ev.Cmd == "" && len(ev.Target.OutFiles) == 0:
+		return ev.Label + " is up to date (it runs nothing)"
+	default:
+		return ev.Label + " is up to date"
+	}
+}
