@@ -49,10 +49,11 @@
 //   - A new or deleted file is reported; on Linux a delete also sends
 //     Chmod first, which is dropped, and Remove only comes once the last
 //     open descriptor is closed.
-//   - touch reports the file (Chmod with the mtime change arrives as
-//     Write on some systems, as Chmod on others; a Chmod-only event is
-//     dropped). The caller compares contents through the cache, so
-//     reporting an unchanged file costs a stat and a hash, not a build.
+//   - touch on an existing file changes only its attributes: inotify
+//     sends Chmod, which is dropped, so nothing is reported (the Poller
+//     sees the new modification time and reports Write). The caller
+//     compares contents through the cache either way, so a file that is
+//     reported but unchanged costs a stat and a hash, not a build.
 //   - A directory that is created, removed or renamed in a watched
 //     directory is reported by its own path, and nothing is reported for
 //     its entries: a caller must treat a reported path as covering

@@ -28,8 +28,9 @@ type FSOptions struct {
 	PollOnly bool
 	// OnWarning, if set, is called with a message a user should read,
 	// at most once per kind of problem: the inotify watch or instance
-	// limit was reached and the Source falls back to polling. It may be
-	// called from Add or from NewFS.
+	// limit was reached and the Source falls back to polling. It is
+	// called from NewFS or from Add, and must not call back into the
+	// Source.
 	OnWarning func(msg string)
 }
 
@@ -40,7 +41,8 @@ const (
 		"polling the directories that could not be watched, which is slower. " +
 		"To raise the limit: sudo sysctl fs.inotify.max_user_watches=524288 " +
 		"(add fs.inotify.max_user_watches=524288 to /etc/sysctl.conf to keep it)"
-	InstanceLimitWarning = "watch: inotify instance limit reached (fs.inotify.max_user_instances); " +
+	InstanceLimitWarning = "watch: cannot create an inotify instance: too many open files " +
+		"(fs.inotify.max_user_instances, or the open-file limit, ulimit -n); " +
 		"polling every directory, which is slower. " +
 		"To raise the limit: sudo sysctl fs.inotify.max_user_instances=512 " +
 		"(add fs.inotify.max_user_instances=512 to /etc/sysctl.conf to keep it)"
@@ -68,7 +70,7 @@ func NewFS(opts FSOptions) (Source, error) {
 		mode:   make(map[string]dirMode),
 	}
 	if !opts.PollOnly {
-		fsw, err := fsnotify.NewWatcher()
+		fsw, err := newFsnotify()
 		switch {
 		case err == nil:
 			s.fsw, s.addWatch = fsw, fsw.Add
@@ -83,6 +85,10 @@ func NewFS(opts FSOptions) (Source, error) {
 	go s.forward()
 	return s, nil
 }
+
+// newFsnotify is fsnotify.NewWatcher; tests replace it to simulate the
+// instance limit.
+var newFsnotify = fsnotify.NewWatcher
 
 // dirMode says how an fsSource watches one directory.
 type dirMode int
@@ -186,7 +192,7 @@ func (s *fsSource) Remove(dir string) error {
 }
 
 // Close stops fsnotify, the Poller and the forwarding goroutine, then
-// closes Events and Errors.
+// closes Events and Errors. Calling it again does nothing.
 func (s *fsSource) Close() error {
 	s.mu.Lock()
 	if s.closed {

@@ -5,6 +5,7 @@ package watch
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fsnotify/fsnotify"
 )
 
 // patience bounds every wait for a batch that must come. A batch is
@@ -269,4 +272,34 @@ func TestFSAddAfterClose(t *testing.T) {
 	if err := src.Close(); err != nil {
 		t.Errorf("second Close = %v", err)
 	}
+}
+
+func TestFSOverflowBecomesAnOverflowBatch(t *testing.T) {
+	w := newFSWatcher(t, FSOptions{}, t.TempDir())
+	fs := w.src.(*fsSource)
+	fs.fsw.Errors <- fsnotify.ErrEventOverflow // as inotify's reader does on IN_Q_OVERFLOW
+	select {
+	case b := <-w.Batches():
+		if !b.Overflow {
+			t.Errorf("batch %+v, want Overflow", b)
+		}
+	case <-time.After(patience):
+		t.Fatal("no batch after an overflow")
+	}
+}
+
+func TestFSInstanceLimitPollsEverything(t *testing.T) {
+	defer func(orig func() (*fsnotify.Watcher, error)) { newFsnotify = orig }(newFsnotify)
+	newFsnotify = func() (*fsnotify.Watcher, error) {
+		return nil, fmt.Errorf("couldn't initialize inotify: %w", syscall.EMFILE)
+	}
+	var warnings []string
+	dir := t.TempDir()
+	w := newFSWatcher(t, FSOptions{OnWarning: func(msg string) { warnings = append(warnings, msg) }}, dir)
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "fs.inotify.max_user_instances") {
+		t.Errorf("warnings = %q, want one naming fs.inotify.max_user_instances", warnings)
+	}
+	f := filepath.Join(dir, "a.c")
+	mustWrite(t, f, "x")
+	waitFor(t, w, f, time.Now(), patience)
 }

@@ -16,7 +16,8 @@ import (
 // recursively; their paths are the added directory joined with the
 // entry's name. A Source must keep delivering events while Add or Remove
 // is being called from another goroutine. After Close returns, no more
-// events are sent and Events and Errors are closed.
+// events are sent; the Sources of this package also close Events and
+// Errors then.
 type Source interface {
 	// Events returns the channel on which changes are reported.
 	Events() <-chan Event

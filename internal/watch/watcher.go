@@ -153,77 +153,16 @@ func (w *Watcher) Close() error {
 	return w.closeErr
 }
 
-// pending accumulates the changes of one batch.
-type pending struct {
-	paths    map[string]struct{}
-	overflow bool
-	first    time.Time
-	deadline time.Time // first + MaxWait
-}
-
-func (p *pending) empty() bool { return p == nil || (len(p.paths) == 0 && !p.overflow) }
-
-func (p *pending) batch() Batch {
-	paths := make([]string, 0, len(p.paths))
-	for path := range p.paths {
-		paths = append(paths, path)
-	}
-	slices.Sort(paths)
-	return Batch{Paths: paths, Overflow: p.overflow, First: p.first}
-}
-
-// merge adds q's changes to p.
-func (p *pending) merge(q *pending) {
-	for path := range q.paths {
-		p.paths[path] = struct{}{}
-	}
-	p.overflow = p.overflow || q.overflow
-}
-
-// loop is the only goroutine that touches the pending and ready batches.
+// loop is the only goroutine that touches the batcher.
 func (w *Watcher) loop() {
 	defer close(w.exited)
 	defer close(w.batches)
-
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	defer timer.Stop()
-
-	var (
-		cur    *pending // accumulating, debounced
-		ready  *pending // flushed, waiting for a receiver
-		out    Batch    // ready.batch(), computed once per flush
-		events = w.src.Events()
-		errs   = w.src.Errors()
-	)
-	// note records one change and re-arms the timer.
-	note := func(path string, overflow bool) {
-		now := time.Now()
-		if cur == nil {
-			cur = &pending{paths: make(map[string]struct{}), first: now, deadline: now.Add(w.opts.MaxWait)}
-		}
-		if path != "" {
-			cur.paths[path] = struct{}{}
-		}
-		cur.overflow = cur.overflow || overflow
-		timer.Reset(min(w.opts.Debounce, cur.deadline.Sub(now)))
-	}
-	flush := func() {
-		timer.Stop()
-		if cur.empty() {
-			return
-		}
-		if ready == nil {
-			ready = cur
-		} else {
-			ready.merge(cur)
-		}
-		out, cur = ready.batch(), nil
-	}
-
+	b := newBatcher(w.opts)
+	defer b.timer.Stop()
+	events, errs := w.src.Events(), w.src.Errors()
 	for {
 		var send chan<- Batch
-		if ready != nil {
+		if b.ready != nil {
 			send = w.batches
 		} else if events == nil {
 			return // the source stopped and everything was sent
@@ -231,25 +170,23 @@ func (w *Watcher) loop() {
 		select {
 		case <-w.done:
 			return
-		case send <- out:
-			ready = nil
-		case <-timer.C:
-			flush()
+		case send <- b.out:
+			b.ready = nil
+		case <-b.timer.C:
+			b.flush()
 		case ev, ok := <-events:
 			if !ok {
 				events, errs = nil, nil
-				flush()
-				continue
-			}
-			if w.accept(ev) {
-				note(filepath.Clean(ev.Path), false)
+				b.flush()
+			} else if w.accept(ev) {
+				b.note(filepath.Clean(ev.Path), false)
 			}
 		case err, ok := <-errs:
 			switch {
 			case !ok:
 				errs = nil
 			case errors.Is(err, ErrOverflow):
-				note("", true)
+				b.note("", true)
 			case w.opts.OnError != nil:
 				w.opts.OnError(err)
 			}
