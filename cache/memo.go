@@ -1,0 +1,183 @@
+// The stat memo: file digests remembered by (size, mtime, inode, ctime),
+// so that a no-op build stats every input and reads none.
+
+package cache
+
+import (
+	"fmt"
+	"os"
+	"sync"
+	"time"
+)
+
+// RacyMargin is how far in the past, at the moment a file is hashed, its
+// mtime and ctime must both lie for the digest to be memoised. A file
+// changed more recently than that is hashed every time it is asked for,
+// until it ages: otherwise a change made within one timestamp tick of the
+// hash (the "racy git" problem) could leave size and times unchanged and
+// the stale digest trusted. Two seconds covers filesystems with 1 s (ext3,
+// HFS+) and 2 s (FAT) timestamps and small clock skew on network mounts.
+const RacyMargin = 2 * time.Second
+
+// fileStat is the tuple whose equality means "unchanged".
+type fileStat struct {
+	size  int64
+	mtime int64 // nanoseconds since the Unix epoch
+	inode uint64
+	ctime int64 // nanoseconds since the Unix epoch; 0 where unknown
+}
+
+type memoEntry struct {
+	stat   fileStat
+	digest Digest
+}
+
+// Memo remembers file digests by path. Paths are keys exactly as given:
+// callers should name each file one way (absolute, or relative to one
+// directory they do not leave). A Memo is safe for concurrent use.
+type Memo struct {
+	mu      sync.RWMutex
+	entries map[string]memoEntry
+	dirty   map[string]bool // paths set or removed since the state file saw them
+	now     func() time.Time
+}
+
+// NewMemo returns an empty Memo.
+func NewMemo() *Memo {
+	return &Memo{
+		entries: make(map[string]memoEntry),
+		dirty:   make(map[string]bool),
+		now:     time.Now,
+	}
+}
+
+// Len returns the number of memoised digests.
+func (m *Memo) Len() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.entries)
+}
+
+// Digest returns the digest of the regular file at path (following
+// symbolic links). When the file's size, mtime, inode and ctime equal the
+// memoised ones it returns the memoised digest without reading the file;
+// otherwise it hashes the file and memoises the result unless the file is
+// too recent to trust (see RacyMargin) or changed while being hashed.
+func (m *Memo) Digest(path string) (Digest, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		m.forget(path)
+		return Digest{}, err
+	}
+	if !fi.Mode().IsRegular() {
+		m.forget(path)
+		return Digest{}, fmt.Errorf("%s: not a regular file", path)
+	}
+	if d, ok := m.lookup(path, statOf(fi)); ok {
+		return d, nil
+	}
+	return m.hash(path)
+}
+
+func (m *Memo) lookup(path string, st fileStat) (Digest, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	e, ok := m.entries[path]
+	return e.digest, ok && e.stat == st
+}
+
+// hash hashes the file between two fstats of the open file, and memoises
+// the digest only if they agree and the file is not racy.
+func (m *Memo) hash(path string) (Digest, error) {
+	start := m.now()
+	f, err := os.Open(path)
+	if err != nil {
+		m.forget(path)
+		return Digest{}, err
+	}
+	defer f.Close()
+	before, err := f.Stat()
+	if err != nil {
+		return Digest{}, err
+	}
+	d, _, err := hashReader(f)
+	if err != nil {
+		return Digest{}, err
+	}
+	after, err := f.Stat()
+	if err != nil {
+		return Digest{}, err
+	}
+	st := statOf(before)
+	if st == statOf(after) && !racy(st, start) {
+		m.set(path, memoEntry{st, d})
+	} else {
+		m.forget(path)
+	}
+	return d, nil
+}
+
+// racy reports whether a file with stat st, hashed at start, changed too
+// recently for its digest to be memoised.
+func racy(st fileStat, start time.Time) bool {
+	limit := start.Add(-RacyMargin).UnixNano()
+	return st.mtime >= limit || st.ctime >= limit
+}
+
+func (m *Memo) set(path string, e memoEntry) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if old, ok := m.entries[path]; !ok || old != e {
+		m.entries[path] = e
+		m.dirty[path] = true
+	}
+}
+
+func (m *Memo) forget(path string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.entries[path]; ok {
+		delete(m.entries, path)
+		m.dirty[path] = true
+	}
+}
+
+// load adds an entry read from the state file, which already has it.
+func (m *Memo) load(path string, e memoEntry) {
+	m.entries[path] = e
+}
+
+// unload removes an entry, as a tombstone in the state file says.
+func (m *Memo) unload(path string) {
+	delete(m.entries, path)
+}
+
+// takeDirty returns the entries set and the paths removed since the last
+// call, and forgets that they changed.
+func (m *Memo) takeDirty() (set map[string]memoEntry, removed []string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	set = make(map[string]memoEntry)
+	for path := range m.dirty {
+		if e, ok := m.entries[path]; ok {
+			set[path] = e
+		} else {
+			removed = append(removed, path)
+		}
+	}
+	clear(m.dirty)
+	return set, removed
+}
+
+// snapshot returns a copy of every entry and forgets what changed: the
+// caller is about to write all of it.
+func (m *Memo) snapshot() map[string]memoEntry {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	clear(m.dirty)
+	out := make(map[string]memoEntry, len(m.entries))
+	for k, v := range m.entries {
+		out[k] = v
+	}
+	return out
+}

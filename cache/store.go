@@ -1,0 +1,344 @@
+// The content-addressed store: blobs named by their digest and action
+// records named by key, shared by every workspace of a user. Every write
+// is a temporary file renamed into place, so readers see a whole file or
+// none; every read is verified, so a damaged entry is a miss.
+
+package cache
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+)
+
+// Store is a content-addressed store in a directory. Several processes may
+// use one store at once, including one running GC. A Store is safe for
+// concurrent use.
+type Store struct {
+	dir string
+}
+
+// touchAfter is how stale an entry's mtime may get before a use refreshes
+// it; GC only needs a coarse least-recently-used order.
+const touchAfter = time.Minute
+
+// DefaultDir returns the store directory: $PEX_CACHE_DIR, else
+// $XDG_CACHE_HOME/pex, else ~/.cache/pex. A relative $XDG_CACHE_HOME is
+// ignored, as the XDG specification requires.
+func DefaultDir() (string, error) {
+	if d := os.Getenv("PEX_CACHE_DIR"); d != "" {
+		return d, nil
+	}
+	if d := os.Getenv("XDG_CACHE_HOME"); filepath.IsAbs(d) {
+		return filepath.Join(d, "pex"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("cannot find the cache directory: set PEX_CACHE_DIR: %v", err)
+	}
+	return filepath.Join(home, ".cache", "pex"), nil
+}
+
+// OpenStore opens the store in dir, creating it if needed.
+func OpenStore(dir string) (*Store, error) {
+	for _, sub := range []string{"cas", "ac", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			return nil, fmt.Errorf("open cache store: %w", err)
+		}
+	}
+	return &Store{dir: dir}, nil
+}
+
+// Dir returns the directory of the store.
+func (s *Store) Dir() string {
+	return s.dir
+}
+
+// blobPath returns cas/ab/abcd... for a digest starting with ab.
+func (s *Store) blobPath(d Digest) string {
+	h := d.String()
+	return filepath.Join(s.dir, "cas", h[:2], h)
+}
+
+// keyDir returns ac/ab/abcd... for a key starting with ab.
+func (s *Store) keyDir(key Digest) string {
+	h := key.String()
+	return filepath.Join(s.dir, "ac", h[:2], h)
+}
+
+// Has reports whether the blob with digest d is in the store.
+func (s *Store) Has(d Digest) bool {
+	_, err := os.Stat(s.blobPath(d))
+	return err == nil
+}
+
+// PutFile stores the contents of the file at path and returns their
+// digest. It copies nothing when the store already has them.
+func (s *Store) PutFile(path string) (Digest, error) {
+	d, _, err := HashFile(path)
+	if err != nil {
+		return Digest{}, err
+	}
+	if s.refresh(s.blobPath(d)) {
+		return d, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return Digest{}, err
+	}
+	defer f.Close()
+	if err := s.put(f, d); err != nil {
+		return Digest{}, fmt.Errorf("store %s (changed while being stored?): %w", path, err)
+	}
+	return d, nil
+}
+
+// PutBytes stores data and returns its digest.
+func (s *Store) PutBytes(data []byte) (Digest, error) {
+	d := HashBytes(data)
+	if s.refresh(s.blobPath(d)) {
+		return d, nil
+	}
+	return d, s.put(bytes.NewReader(data), d)
+}
+
+// Put stores what r yields, which must have digest want (a blob fetched
+// from a remote cache, say). Content with another digest is not stored
+// and yields an error wrapping ErrCorrupt.
+func (s *Store) Put(r io.Reader, want Digest) error {
+	if s.refresh(s.blobPath(want)) {
+		return nil
+	}
+	return s.put(r, want)
+}
+
+// put copies r into a temporary file, checks its digest is want, and
+// renames it to the blob path.
+func (s *Store) put(r io.Reader, want Digest) error {
+	tmp, got, err := copyToTemp(filepath.Join(s.dir, "tmp"), "blob-*", r, 0o444)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp) // fails harmlessly once renamed
+	if got != want {
+		return fmt.Errorf("content has digest %s, want %s: %w", got, want, ErrCorrupt)
+	}
+	return renameInto(tmp, s.blobPath(want))
+}
+
+// copyToTemp copies r to a new temporary file in dir, named after
+// pattern as os.CreateTemp does, with permissions perm. It returns the
+// file's name and the digest of what it copied, or an error and no file.
+func copyToTemp(dir, pattern string, r io.Reader, perm fs.FileMode) (string, Digest, error) {
+	tmp, err := os.CreateTemp(dir, pattern)
+	if err != nil {
+		return "", Digest{}, err
+	}
+	d, _, err := copyHashing(tmp, r)
+	if err == nil {
+		err = tmp.Chmod(perm)
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return "", Digest{}, err
+	}
+	return tmp.Name(), d, nil
+}
+
+// Open opens the blob with digest d for reading, refreshing its place in
+// the least-recently-used order. Its contents are not verified; see
+// Restore for a verified copy.
+func (s *Store) Open(d Digest) (*os.File, error) {
+	f, err := os.Open(s.blobPath(d))
+	if err != nil {
+		return nil, err
+	}
+	s.touchOpen(f)
+	return f, nil
+}
+
+// Restore copies the blob with digest d to dst with permissions mode.Perm(),
+// creating dst's directory if needed. It writes a temporary file beside
+// dst, verifies the digest of what it copied and renames it over dst, so
+// dst is never left half-written. A missing blob yields an error wrapping
+// fs.ErrNotExist and a damaged one an error wrapping ErrCorrupt (and the
+// blob is removed); either way the caller should treat it as a miss and
+// run the action.
+func (s *Store) Restore(d Digest, dst string, mode fs.FileMode) error {
+	if err := s.restore(d, dst, mode); err != nil {
+		return fmt.Errorf("restore %s: %w", dst, err)
+	}
+	return nil
+}
+
+func (s *Store) restore(d Digest, dst string, mode fs.FileMode) error {
+	src, err := s.Open(d)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dir := filepath.Dir(dst)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tmp, got, err := copyToTemp(dir, "."+filepath.Base(dst)+".pex-*", src, mode.Perm())
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp) // fails harmlessly once renamed
+	if got != d {
+		os.Remove(src.Name())
+		return fmt.Errorf("blob %s has digest %s: %w", d, got, ErrCorrupt)
+	}
+	return os.Rename(tmp, dst)
+}
+
+// refresh reports whether path exists, and marks it used if so.
+func (s *Store) refresh(path string) bool {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return false
+	}
+	if time.Since(fi.ModTime()) > touchAfter {
+		now := time.Now()
+		_ = os.Chtimes(path, now, now)
+	}
+	return true
+}
+
+// touchOpen marks an open file used.
+func (s *Store) touchOpen(f *os.File) {
+	if fi, err := f.Stat(); err == nil && time.Since(fi.ModTime()) > touchAfter {
+		now := time.Now()
+		_ = os.Chtimes(f.Name(), now, now)
+	}
+}
+
+// renameInto renames tmp to dst, creating dst's directory. It retries when
+// a concurrent GC removes that directory in between.
+func renameInto(tmp, dst string) error {
+	var err error
+	for range 3 {
+		if err = os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			continue
+		}
+		if err = os.Rename(tmp, dst); err == nil || !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return err
+}
+
+// PutRecord stores rec under key. Records under one key are told apart by
+// their discovered inputs: storing a record whose discovered inputs and
+// digests equal an existing one's replaces it.
+func (s *Store) PutRecord(key Digest, rec *Record) error {
+	data, err := rec.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	tmp, _, err := copyToTemp(filepath.Join(s.dir, "tmp"), "record-*", bytes.NewReader(data), 0o444)
+	if err != nil {
+		return fmt.Errorf("store record: %w", err)
+	}
+	defer os.Remove(tmp) // fails harmlessly once renamed
+	variant := itemsDigest(rec.Discovered).String()
+	if err := renameInto(tmp, filepath.Join(s.keyDir(key), variant)); err != nil {
+		return fmt.Errorf("store record: %w", err)
+	}
+	return nil
+}
+
+// Records returns every intact record stored under key, newest first.
+// Damaged records are removed and skipped.
+func (s *Store) Records(key Digest) ([]*Record, error) {
+	dir := s.keyDir(key)
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var recs []*Record
+	for _, e := range entries {
+		rec, err := s.readRecord(filepath.Join(dir, e.Name()))
+		if errors.Is(err, ErrCorrupt) || errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, rec)
+	}
+	slices.SortStableFunc(recs, func(a, b *Record) int { return b.Created.Compare(a.Created) })
+	return recs, nil
+}
+
+// readRecord reads and decodes one record file, removing it if damaged.
+func (s *Store) readRecord(path string) (*Record, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, err
+	}
+	rec := new(Record)
+	if err := rec.UnmarshalBinary(data); err != nil {
+		os.Remove(path)
+		return nil, err
+	}
+	s.touchOpen(f)
+	return rec, nil
+}
+
+// GetRecord returns the newest record stored under key, whatever its
+// discovered inputs. Use Lookup for actions that have discovered inputs.
+func (s *Store) GetRecord(key Digest) (*Record, bool, error) {
+	recs, err := s.Records(key)
+	if err != nil || len(recs) == 0 {
+		return nil, false, err
+	}
+	return recs[0], true, nil
+}
+
+// Lookup returns the newest record stored under key whose discovered
+// inputs all still have their recorded digests, as current reports them
+// (typically Memo.Digest). Each path is asked about at most once.
+func (s *Store) Lookup(key Digest, current func(path string) (Digest, error)) (*Record, bool, error) {
+	recs, err := s.Records(key)
+	if err != nil || len(recs) == 0 {
+		return nil, false, err
+	}
+	type answer struct {
+		d   Digest
+		err error
+	}
+	asked := map[string]answer{}
+	once := func(path string) (Digest, error) {
+		a, ok := asked[path]
+		if !ok {
+			a.d, a.err = current(path)
+			asked[path] = a
+		}
+		return a.d, a.err
+	}
+	for _, rec := range recs {
+		if rec.matches(once) {
+			return rec, true, nil
+		}
+	}
+	return nil, false, nil
+}

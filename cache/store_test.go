@@ -1,0 +1,306 @@
+package cache
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+func newStore(t *testing.T) *Store {
+	t.Helper()
+	s, err := OpenStore(filepath.Join(t.TempDir(), "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestDefaultDir(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	tests := []struct{ pex, xdg, want string }{
+		{"/p", "/x", "/p"},
+		{"", "/x", "/x/pex"},
+		{"", "relative", filepath.Join(home, ".cache", "pex")},
+		{"", "", filepath.Join(home, ".cache", "pex")},
+	}
+	for _, tt := range tests {
+		t.Setenv("PEX_CACHE_DIR", tt.pex)
+		t.Setenv("XDG_CACHE_HOME", tt.xdg)
+		if got, err := DefaultDir(); err != nil || got != tt.want {
+			t.Errorf("DefaultDir with PEX_CACHE_DIR=%q XDG_CACHE_HOME=%q = %q, %v; want %q", tt.pex, tt.xdg, got, err, tt.want)
+		}
+	}
+}
+
+func TestPutFileRestore(t *testing.T) {
+	s := newStore(t)
+	ws := t.TempDir()
+	src := filepath.Join(ws, "bin", "tool")
+	data := randomBytes(300<<10, 7)
+	writeFile(t, src, data)
+	d, err := s.PutFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d != HashBytes(data) || !s.Has(d) {
+		t.Fatalf("PutFile = %v, Has = %v", d, s.Has(d))
+	}
+	if d2, err := s.PutFile(src); err != nil || d2 != d {
+		t.Fatalf("second PutFile = %v, %v", d2, err)
+	}
+	dst := filepath.Join(ws, "out", "sub", "tool")
+	if err := s.Restore(d, dst, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	assertFile(t, dst, data, 0o755)
+	// Restoring over an existing read-only file replaces it.
+	if err := os.Chmod(dst, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	small, _ := s.PutBytes([]byte("small"))
+	if err := s.Restore(small, dst, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	assertFile(t, dst, []byte("small"), 0o644)
+	assertNoTemps(t, filepath.Dir(dst))
+}
+
+func assertFile(t *testing.T, path string, data []byte, perm fs.FileMode) {
+	t.Helper()
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Errorf("%s: contents differ", path)
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != perm {
+		t.Errorf("%s: mode %v, want %v", path, fi.Mode().Perm(), perm)
+	}
+}
+
+func assertNoTemps(t *testing.T, dir string) {
+	t.Helper()
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if e.Name()[0] == '.' {
+			t.Errorf("temporary file left behind: %s", e.Name())
+		}
+	}
+}
+
+func TestRestoreMissingAndCorrupt(t *testing.T) {
+	s := newStore(t)
+	dst := filepath.Join(t.TempDir(), "out")
+	err := s.Restore(HashString("never stored"), dst, 0o644)
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Restore of a missing blob: %v, want fs.ErrNotExist", err)
+	}
+	d, _ := s.PutBytes([]byte("original"))
+	blob := s.blobPath(d)
+	if err := os.Chmod(blob, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, blob, []byte("damaged!"))
+	writeFile(t, dst, []byte("previous"))
+	if err := s.Restore(d, dst, 0o644); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("Restore of a damaged blob: %v, want ErrCorrupt", err)
+	}
+	assertFile(t, dst, []byte("previous"), 0o644)
+	if s.Has(d) {
+		t.Error("damaged blob is still in the store")
+	}
+	assertNoTemps(t, filepath.Dir(dst))
+}
+
+func TestPutVerifies(t *testing.T) {
+	s := newStore(t)
+	err := s.Put(bytes.NewReader([]byte("evil")), HashString("good"))
+	if !errors.Is(err, ErrCorrupt) || s.Has(HashString("good")) {
+		t.Errorf("Put with the wrong digest: %v", err)
+	}
+	if err := s.Put(bytes.NewReader([]byte("good")), HashString("good")); err != nil {
+		t.Fatal(err)
+	}
+	f, err := s.Open(HashString("good"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if got, _ := io.ReadAll(f); string(got) != "good" {
+		t.Errorf("Open read %q", got)
+	}
+}
+
+func TestRecords(t *testing.T) {
+	s := newStore(t)
+	key := HashString("key")
+	if _, ok, err := s.GetRecord(key); ok || err != nil {
+		t.Fatalf("GetRecord on empty store = %v, %v", ok, err)
+	}
+	rec := sampleRecord()
+	if err := s.PutRecord(key, rec); err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := s.GetRecord(key)
+	if err != nil || !ok || got.Status != rec.Status || len(got.Outputs) != 2 {
+		t.Fatalf("GetRecord = %+v, %v, %v", got, ok, err)
+	}
+	// A damaged record is a miss, and is removed.
+	files, _ := filepath.Glob(filepath.Join(s.keyDir(key), "*"))
+	if len(files) != 1 {
+		t.Fatalf("record files: %q", files)
+	}
+	data, _ := os.ReadFile(files[0])
+	writeFile(t, files[0], data[:len(data)-1])
+	if _, ok, err := s.GetRecord(key); ok || err != nil {
+		t.Errorf("GetRecord of a truncated record = %v, %v; want a miss", ok, err)
+	}
+	if _, err := os.Stat(files[0]); !errors.Is(err, fs.ErrNotExist) {
+		t.Error("damaged record was not removed")
+	}
+}
+
+// TestLookupVariants stores two records under one key that differ in a
+// discovered header, as after editing a header and reverting it.
+func TestLookupVariants(t *testing.T) {
+	s := newStore(t)
+	key := HashString("key")
+	v1, v2 := HashString("v1"), HashString("v2")
+	old := &Record{Status: "ok", Discovered: []Item{{"x.h", v1}}, Created: time.Unix(1, 0)}
+	new := &Record{Status: "ok", Discovered: []Item{{"x.h", v2}}, Created: time.Unix(2, 0)}
+	for _, r := range []*Record{old, new} {
+		if err := s.PutRecord(key, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs, err := s.Records(key)
+	if err != nil || len(recs) != 2 || !recs[0].Created.Equal(new.Created) {
+		t.Fatalf("Records = %d records, %v; want 2, newest first", len(recs), err)
+	}
+	for _, tt := range []struct {
+		header Digest
+		want   *Record
+	}{{v1, old}, {v2, new}, {HashString("v3"), nil}} {
+		asked := 0
+		got, ok, err := s.Lookup(key, func(path string) (Digest, error) {
+			asked++
+			return tt.header, nil
+		})
+		if err != nil || ok != (tt.want != nil) || (ok && !got.Created.Equal(tt.want.Created)) {
+			t.Errorf("Lookup with x.h=%v = %v, %v, %v", tt.header, got, ok, err)
+		}
+		if asked != 1 {
+			t.Errorf("Lookup asked for x.h %d times, want once", asked)
+		}
+	}
+	// Storing the same discovered digests again replaces, not adds.
+	if err := s.PutRecord(key, old); err != nil {
+		t.Fatal(err)
+	}
+	if recs, _ := s.Records(key); len(recs) != 2 {
+		t.Errorf("after re-storing a variant: %d records, want 2", len(recs))
+	}
+}
+
+func TestGCAndStats(t *testing.T) {
+	s := newStore(t)
+	var digests []Digest
+	for i := range 10 {
+		d, err := s.PutBytes(bytes.Repeat([]byte{byte(i)}, 1000))
+		if err != nil {
+			t.Fatal(err)
+		}
+		old := time.Now().Add(-time.Duration(10-i) * time.Hour) // blob 0 is the oldest
+		if err := os.Chtimes(s.blobPath(d), old, old); err != nil {
+			t.Fatal(err)
+		}
+		digests = append(digests, d)
+	}
+	if err := s.PutRecord(HashString("k"), &Record{Status: "ok"}); err != nil {
+		t.Fatal(err)
+	}
+	leftover := filepath.Join(s.dir, "tmp", "blob-123")
+	writeFile(t, leftover, []byte("killed writer"))
+	old := time.Now().Add(-2 * tmpMaxAge)
+	_ = os.Chtimes(leftover, old, old)
+
+	st, err := s.Stats()
+	if err != nil || st.Blobs != 10 || st.Records != 1 || st.Bytes < 10000 {
+		t.Fatalf("Stats = %+v, %v", st, err)
+	}
+	// Using blob 1 makes it recent, so blobs 0, 2, 3, ... go first.
+	if err := s.Restore(digests[1], filepath.Join(t.TempDir(), "x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	removed, err := s.GC(st.Bytes - 3500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if removed.Blobs != 4 || removed.Records != 0 {
+		t.Errorf("GC removed %+v, want 4 blobs", removed)
+	}
+	for i, d := range digests {
+		want := !(i == 0 || i == 2 || i == 3 || i == 4)
+		if s.Has(d) != want {
+			t.Errorf("after GC, Has(blob %d) = %v, want %v", i, s.Has(d), want)
+		}
+	}
+	if _, err := os.Stat(leftover); !errors.Is(err, fs.ErrNotExist) {
+		t.Error("GC left an old temporary file")
+	}
+	if removed, err := s.GC(0); err != nil || removed.Records != 1 {
+		t.Errorf("GC(0) = %+v, %v", removed, err)
+	}
+	if st, _ := s.Stats(); st != (StoreStats{}) {
+		t.Errorf("after GC(0), Stats = %+v", st)
+	}
+}
+
+// TestStoreConcurrent has many goroutines store, restore and collect the
+// same blobs at once; run with -race. A Restore may miss a blob that GC
+// removed, but must never produce a wrong file.
+func TestStoreConcurrent(t *testing.T) {
+	s := newStore(t)
+	ws := t.TempDir()
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 20 {
+				data := []byte(fmt.Sprintf("blob %d", i%5))
+				src := filepath.Join(ws, fmt.Sprintf("src-%d-%d", g, i))
+				writeFile(t, src, data)
+				d, err := s.PutFile(src)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				dst := filepath.Join(ws, fmt.Sprintf("dst-%d", g))
+				if err := s.Restore(d, dst, 0o644); err == nil {
+					if got, _ := os.ReadFile(dst); !bytes.Equal(got, data) {
+						t.Errorf("restored %q, want %q", got, data)
+					}
+				} else if !errors.Is(err, fs.ErrNotExist) {
+					t.Error(err)
+				}
+				if g == 0 && i%5 == 0 {
+					if _, err := s.GC(0); err != nil {
+						t.Error(err)
+					}
+				}
+				_ = s.PutRecord(HashString("k"), &Record{Status: "ok", Discovered: []Item{{"h", d}}})
+			}
+		}()
+	}
+	wg.Wait()
+}
