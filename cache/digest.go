@@ -47,9 +47,11 @@ func HashBytes(b []byte) Digest {
 
 // HashString returns the digest of s, the same as HashBytes([]byte(s)).
 func HashString(s string) Digest {
-	h := blake3.New()
-	_, _ = h.WriteString(s)
-	return sumOf(h)
+	if len(s) <= 1024 {
+		var buf [1024]byte
+		return blake3.Sum256(append(buf[:0], s...))
+	}
+	return blake3.Sum256([]byte(s))
 }
 
 // hashBufSize is the read size of HashFile: large enough that syscalls are

@@ -81,31 +81,52 @@ type Parts struct {
 	Outputs []string // declared output paths, in rule order
 }
 
+// frames accumulates framed fields in memory, to be hashed at once: keys
+// are small, and one Sum256 of a buffer costs far less than a Hasher.
+type frames struct{ b []byte }
+
+func (f *frames) add(tag byte, data []byte) {
+	f.b = append(f.b, tag)
+	f.b = binary.AppendUvarint(f.b, uint64(len(data)))
+	f.b = append(f.b, data...)
+}
+
+func (f *frames) addString(tag byte, s string) {
+	f.b = append(f.b, tag)
+	f.b = binary.AppendUvarint(f.b, uint64(len(s)))
+	f.b = append(f.b, s...)
+}
+
+func (f *frames) sum() Digest { return blake3.Sum256(f.b) }
+
 // itemsDigest frames each item as a name field then a digest field.
 func itemsDigest(items []Item) Digest {
-	h := blake3.New()
+	var buf [512]byte
+	f := frames{b: buf[:0]}
 	for _, it := range items {
-		writeFrameString(h, tagName, it.Name)
-		writeFrame(h, tagDigest, it.Digest[:])
+		f.addString(tagName, it.Name)
+		f.add(tagDigest, it.Digest[:])
 	}
-	return sumOf(h)
+	return f.sum()
 }
 
 func namesDigest(names []string) Digest {
-	h := blake3.New()
+	var buf [256]byte
+	f := frames{b: buf[:0]}
 	for _, n := range names {
-		writeFrameString(h, tagName, n)
+		f.addString(tagName, n)
 	}
-	return sumOf(h)
+	return f.sum()
 }
 
 // Key returns the action key that p describes: BLAKE3 over the framed
 // format version followed by one framed digest per part, in a fixed order.
 func (p *Parts) Key() Digest {
-	h := blake3.New()
+	var buf [320]byte
+	f := frames{b: buf[:0]}
 	var v [binary.MaxVarintLen64]byte
-	writeFrame(h, tagVersion, v[:binary.PutUvarint(v[:], FormatVersion)])
-	parts := []struct {
+	f.add(tagVersion, v[:binary.PutUvarint(v[:], FormatVersion)])
+	parts := [...]struct {
 		tag byte
 		d   Digest
 	}{
@@ -118,28 +139,28 @@ func (p *Parts) Key() Digest {
 		{tagOutputs, namesDigest(p.Outputs)},
 	}
 	for _, part := range parts {
-		writeFrame(h, part.tag, part.d[:])
+		f.add(part.tag, part.d[:])
 	}
-	return sumOf(h)
+	return f.sum()
 }
 
 // KeyBuilder accumulates the fields of one action's key. The zero value is
 // not ready for use: call NewKeyBuilder. A KeyBuilder is not safe for
 // concurrent use.
 type KeyBuilder struct {
-	cmd   *blake3.Hasher
+	cmd   frames
 	parts Parts
 }
 
 // NewKeyBuilder returns an empty KeyBuilder.
 func NewKeyBuilder() *KeyBuilder {
-	return &KeyBuilder{cmd: blake3.New()}
+	return &KeyBuilder{}
 }
 
 // Command adds a field to the command part: the shell command text, or for
 // a Starlark action its function and each argument, one call per field.
 func (b *KeyBuilder) Command(text string) {
-	writeFrameString(b.cmd, tagField, text)
+	b.cmd.addString(tagField, text)
 }
 
 // Env adds an environment variable the action sees. Order does not matter:
@@ -181,7 +202,7 @@ func (b *KeyBuilder) Output(path string) {
 // be used further; later calls add to what Sum saw.
 func (b *KeyBuilder) Sum() (Digest, Parts) {
 	p := Parts{
-		Command: sumOf(b.cmd),
+		Command: b.cmd.sum(),
 		Env:     sortedItems(b.parts.Env),
 		Inputs:  slices.Clone(b.parts.Inputs),
 		Tools:   slices.Clone(b.parts.Tools),

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"io/fs"
+	"os"
 	"syscall"
 )
 
@@ -13,4 +14,14 @@ func statOf(fi fs.FileInfo) fileStat {
 		st.ctime = sys.Ctimespec.Nano()
 	}
 	return st
+}
+
+// statPath stats path (following symbolic links). regular is false for
+// directories and other non-regular files.
+func statPath(path string) (st fileStat, regular bool, err error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileStat{}, false, err
+	}
+	return statOf(fi), fi.Mode().IsRegular(), nil
 }

@@ -62,6 +62,11 @@ type Result struct {
 	// that glob() calls in its BUILD file returned. Packages that called no
 	// glob are absent.
 	Globs map[string][]string
+	// FromSnapshot says LoadCached reused a saved evaluation.
+	FromSnapshot bool
+	// GraphSum identifies the rules' definitions (set by LoadCached): a
+	// digest of the encoded graph.
+	GraphSum []byte
 }
 
 // FindRoot returns the workspace root for dir: the nearest ancestor of dir

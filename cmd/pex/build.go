@@ -32,7 +32,27 @@ tagged manual or service are built only when named.`,
 // narrows the selection (pex test keeps the tests). It returns the events
 // of the rules selected.
 func (a *app) build(ctx context.Context, args []string, filter func(*selection) error) (*build.Summary, error) {
-	w, err := a.load(ctx)
+	root, cwd, err := a.findWorkspace()
+	if err != nil {
+		return nil, err
+	}
+	// Lock the workspace and read its state while the BUILD files load.
+	type opened struct {
+		c   *build.Cache
+		err error
+	}
+	ch := make(chan opened, 1)
+	go func() {
+		c, err := a.openCache(root)
+		ch <- opened{c, err}
+	}()
+	w, err := a.loadAt(ctx, root, cwd)
+	o := <-ch
+	if o.err != nil {
+		return nil, o.err
+	}
+	c := o.c
+	defer c.Close()
 	if err != nil {
 		return nil, err
 	}
@@ -50,14 +70,10 @@ func (a *app) build(ctx context.Context, args []string, filter func(*selection) 
 	}
 	tty := !a.json && a.stdout == os.Stdout && status.IsTerminal(os.Stdout)
 	printer := status.New(a.stdout, status.Options{JSON: a.json, Verbose: a.verbose, TTY: tty, Color: status.WantColor(tty)})
-	c, err := a.openCache(w.root)
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
 	var events []build.Event
 	sum, err := build.Run(ctx, build.Options{
 		Cache:     c,
+		GraphSum:  w.sum,
 		Verbose:   a.verbose,
 		NoCache:   a.noCache,
 		Root:      w.root,

@@ -5,8 +5,12 @@ package main
 
 import (
 	"os"
+	"runtime/debug"
 )
 
 func main() {
+	// pex is a short-lived process whose heap is mostly the graph it keeps
+	// to the end: collecting less often saves a no-op build real time.
+	debug.SetGCPercent(400)
 	os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }

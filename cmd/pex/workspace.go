@@ -19,35 +19,53 @@ type workspace struct {
 	root   string
 	cwdPkg string // the current directory relative to the root ("" at the root)
 	graph  *graph.Graph
+	sum    []byte // identifies the graph (starlark.Result.GraphSum)
 }
 
 func (a *app) load(ctx context.Context) (*workspace, error) {
-	dir, err := a.workDir()
+	root, cwd, err := a.findWorkspace()
 	if err != nil {
 		return nil, err
 	}
-	root, err := starlark.FindRoot(dir)
+	return a.loadAt(ctx, root, cwd)
+}
+
+// findWorkspace finds the workspace root and the current directory relative to
+// it ("" at the root).
+func (a *app) findWorkspace() (root, cwd string, err error) {
+	dir, err := a.workDir()
 	if err != nil {
-		return nil, failed(exitUsage, "%v", err)
+		return "", "", err
+	}
+	root, err = starlark.FindRoot(dir)
+	if err != nil {
+		return "", "", failed(exitUsage, "%v", err)
 	}
 	abs, _ := filepath.Abs(dir)
 	rel, err := filepath.Rel(root, abs)
 	if err != nil {
-		return nil, failed(exitUsage, "%v", err)
+		return "", "", failed(exitUsage, "%v", err)
 	}
+	cwd = filepath.ToSlash(rel)
+	if cwd == "." {
+		cwd = ""
+	}
+	return root, cwd, nil
+}
+
+// loadAt evaluates the workspace at root (or reuses its snapshot).
+func (a *app) loadAt(ctx context.Context, root, cwd string) (*workspace, error) {
 	set, err := a.setValues()
 	if err != nil {
 		return nil, err
 	}
-	g, err := starlark.Load(ctx, starlark.Options{Root: root, Set: set, Jobs: a.jobs})
+	res, err := starlark.LoadCached(ctx, starlark.Options{Root: root, Set: set, Jobs: a.jobs},
+		filepath.Join(root, ".pex", "graph"))
 	if err != nil {
 		return nil, loadError(err)
 	}
-	cwd := filepath.ToSlash(rel)
-	if cwd == "." {
-		cwd = ""
-	}
-	return &workspace{root: root, cwdPkg: cwd, graph: g}, nil
+	g := res.Graph
+	return &workspace{root: root, cwdPkg: cwd, graph: g, sum: res.GraphSum}, nil
 }
 
 // loadError maps an error from loading BUILD files to exit status 2.

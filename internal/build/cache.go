@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pex-build/pex/cache"
@@ -121,10 +122,38 @@ type keys struct {
 	hostEnv func(string) (string, bool)
 	mu      sync.Mutex
 	done    map[*graph.Target]settled
+	// sources memoises, for this build, the digests of source files (which
+	// no rule writes), since many rules read the same ones.
+	sources sync.Map // path -> cache.Digest
+	// untrusted is set when a digest this build used is not memoised
+	// (a file changed too recently): then no no-op stamp may be saved.
+	untrusted atomic.Bool
+}
+
+// digest returns the digest of a workspace-relative or absolute file
+// through the stat memo, noting whether the memo could keep it.
+func (k *keys) digest(p string) (cache.Digest, error) {
+	d, trusted, err := k.c.memo.DigestTrusted(k.c.abs(p))
+	if !trusted {
+		k.untrusted.Store(true)
+	}
+	return d, err
 }
 
 func newKeys(c *Cache, hostEnv func(string) (string, bool)) *keys {
 	return &keys{c: c, hostEnv: hostEnv, done: make(map[*graph.Target]settled)}
+}
+
+// source returns the digest of a source file, stat'ing it once per build.
+func (k *keys) source(p string) (cache.Digest, error) {
+	if d, ok := k.sources.Load(p); ok {
+		return d.(cache.Digest), nil
+	}
+	d, err := k.digest(p)
+	if err == nil {
+		k.sources.Store(p, d)
+	}
+	return d, err
 }
 
 // unsetMarker stands for a passed-through variable the host does not set,
@@ -150,14 +179,14 @@ func (k *keys) key(t *graph.Target, shared map[string]any) (cache.Digest, cache.
 		kb.Env(name, v)
 	}
 	for _, in := range t.Inputs {
-		d, err := k.c.digest(in)
+		d, err := k.source(in)
 		if err != nil {
 			return cache.Digest{}, cache.Parts{}, missingInput(t, in, "srcs", err)
 		}
 		kb.Input(relTo(t.Label.Pkg, in), d)
 	}
 	for _, tool := range t.ToolFiles {
-		d, err := k.c.digest(tool)
+		d, err := k.digest(tool)
 		if err != nil {
 			return cache.Digest{}, cache.Parts{}, missingInput(t, tool, "tools", err)
 		}
@@ -235,18 +264,18 @@ const (
 
 // check decides whether t, with key, must run. Unless dry, it restores
 // outputs from the store. It returns the record to replay when not Run.
-func (c *Cache) check(t *graph.Target, key cache.Digest, dry bool) (verdict, *cache.Record) {
+func (c *Cache) check(t *graph.Target, key cache.Digest, dry bool, digest digestFunc) (verdict, *cache.Record) {
 	id := t.Label.String()
 	if k, ok := c.state.Key(id); ok && k == key {
-		if e, ok := c.state.Get(id); ok && c.outputsMatch(e.Record.Outputs) && len(e.Record.StaleInputs(c.digest)) == 0 {
+		if e, ok := c.state.Get(id); ok && outputsMatch(e.Record.Outputs, digest) && len(e.Record.StaleInputs(digest)) == 0 {
 			return hit, &e.Record
 		}
 	}
-	rec, ok, err := c.store.Lookup(key, c.digest)
+	rec, ok, err := c.store.Lookup(key, digest)
 	if err != nil || !ok {
 		return mustRun, nil
 	}
-	if c.outputsMatch(rec.Outputs) {
+	if outputsMatch(rec.Outputs, digest) {
 		c.state.Set(id, cache.Entry{Key: key, Record: *rec})
 		return hit, rec
 	}
@@ -266,9 +295,12 @@ func (c *Cache) check(t *graph.Target, key cache.Digest, dry bool) (verdict, *ca
 	return restored, rec
 }
 
-func (c *Cache) outputsMatch(outs []cache.Output) bool {
+// digestFunc returns the digest of a workspace-relative or absolute file.
+type digestFunc func(path string) (cache.Digest, error)
+
+func outputsMatch(outs []cache.Output, digest digestFunc) bool {
 	for _, o := range outs {
-		if d, err := c.digest(o.Path); err != nil || d != o.Digest {
+		if d, err := digest(o.Path); err != nil || d != o.Digest {
 			return false
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/pex-build/pex/internal/build"
 )
 
@@ -44,8 +46,8 @@ func IsTerminal(f *os.File) bool {
 	if os.Getenv("CI") != "" || os.Getenv("TERM") == "dumb" {
 		return false
 	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 // WantColor reports whether colour is wanted on a terminal: not when
@@ -70,8 +72,13 @@ type human struct {
 	o        Options
 	total    int
 	done     int
-	lineOpen bool // a status line is on screen, to be overwritten
+	lineOpen bool      // a status line is on screen, to be overwritten
+	lastLine time.Time // when the status line was last drawn
 }
+
+// lineEvery is how often the status line is redrawn at most: a no-op
+// build of ten thousand rules must not write ten thousand lines.
+const lineEvery = 50 * time.Millisecond
 
 func (p *human) Event(ev build.Event) {
 	switch ev.Event {
@@ -87,6 +94,9 @@ func (p *human) Event(ev build.Event) {
 }
 
 func (p *human) rule(ev build.Event) {
+	if ev.Cache == "hit" && ev.Status == "ok" && !p.o.Verbose && !p.o.TTY {
+		return // up to date: nothing to say
+	}
 	progress := fmt.Sprintf("[%d/%d]", p.done, p.total)
 	var b strings.Builder
 	switch {
@@ -135,13 +145,14 @@ func (p *human) rule(ev build.Event) {
 			fmt.Fprintf(&b, "  finding: %s\n", f)
 		}
 	}
-	p.clearLine()
 	if b.Len() > 0 {
+		p.clearLine()
 		io.WriteString(p.w, b.String())
 	}
-	if p.o.TTY && p.done < p.total {
+	if p.o.TTY && p.done < p.total && (!p.lineOpen || time.Since(p.lastLine) >= lineEvery) {
+		p.clearLine()
 		fmt.Fprintf(p.w, "%s %s", progress, ev.Label)
-		p.lineOpen = true
+		p.lineOpen, p.lastLine = true, time.Now()
 	}
 }
 

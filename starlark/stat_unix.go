@@ -1,0 +1,84 @@
+//go:build unix
+
+package starlark
+
+import (
+	"hash/fnv"
+	"os"
+	"path"
+	"path/filepath"
+	"syscall"
+
+	"github.com/pex-build/pex/graph"
+)
+
+// takeStamp stamps a workspace-relative path for a snapshot. A file that
+// cannot be stat'ed, or a directory that cannot be read, gives a stamp
+// with only its path and kind: it matches only a path that was missing.
+func takeStamp(root string, g *graph.Graph, rel string, kind byte) stamp {
+	abs := filepath.Join(root, filepath.FromSlash(rel))
+	st := stamp{path: rel, kind: kind}
+	var s syscall.Stat_t
+	if err := syscall.Stat(abs, &s); err != nil {
+		return st
+	}
+	st.mtime = s.Mtim.Sec*1e9 + s.Mtim.Nsec
+	st.ctime = s.Ctim.Sec*1e9 + s.Ctim.Nsec
+	if kind != stampFile {
+		// size holds the listing digest; mtime and ctime let a check
+		// skip reading a directory whose entries did not change.
+		st.size = int64(listingDigest(abs, g, rel, kind))
+		return st
+	}
+	st.size = s.Size
+	st.inode = s.Ino
+	return st
+}
+
+// stampValid reports whether the path still matches its stamp. For a
+// directory whose mtime or ctime moved (rules writing outputs there do
+// that), it compares the listing digest, which leaves outputs out.
+func stampValid(root string, g *graph.Graph, want stamp) bool {
+	abs := filepath.Join(root, filepath.FromSlash(want.path))
+	if want.kind == stampFile {
+		return takeStamp(root, g, want.path, want.kind) == want
+	}
+	var s syscall.Stat_t
+	if err := syscall.Stat(abs, &s); err != nil {
+		return want == stamp{path: want.path, kind: want.kind}
+	}
+	if s.Mtim.Sec*1e9+s.Mtim.Nsec == want.mtime && s.Ctim.Sec*1e9+s.Ctim.Nsec == want.ctime {
+		return true
+	}
+	return int64(listingDigest(abs, g, want.path, want.kind)) == want.size
+}
+
+// listingDigest digests what matters of a directory's listing: for the
+// package walk, its subdirectories and marker files; for glob, every name
+// but the outputs of rules. Zero when it cannot be read.
+func listingDigest(abs string, g *graph.Graph, rel string, kind byte) uint64 {
+	entries, err := os.ReadDir(abs)
+	if err != nil {
+		return 0
+	}
+	h := fnv.New64a()
+	for _, e := range entries {
+		name := e.Name()
+		switch kind {
+		case stampWalk:
+			if name == ".git" || name == ".pex" || !e.IsDir() && name != "BUILD" && name != "BUILD.pex" && name != "pex.star" {
+				continue
+			}
+		case stampGlob:
+			if _, out := g.Producer(path.Join(rel, name)); out {
+				continue
+			}
+		}
+		h.Write([]byte(name))
+		if e.IsDir() {
+			h.Write([]byte{'/'})
+		}
+		h.Write([]byte{0})
+	}
+	return h.Sum64() | 1 // never 0, which stands for unreadable
+}
