@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/pex-build/pex/cache"
@@ -125,19 +124,12 @@ type keys struct {
 	// sources memoises, for this build, the digests of source files (which
 	// no rule writes), since many rules read the same ones.
 	sources sync.Map // path -> cache.Digest
-	// untrusted is set when a digest this build used is not memoised
-	// (a file changed too recently): then no no-op stamp may be saved.
-	untrusted atomic.Bool
 }
 
 // digest returns the digest of a workspace-relative or absolute file
-// through the stat memo, noting whether the memo could keep it.
+// through the stat memo.
 func (k *keys) digest(p string) (cache.Digest, error) {
-	d, trusted, err := k.c.memo.DigestTrusted(k.c.abs(p))
-	if !trusted {
-		k.untrusted.Store(true)
-	}
-	return d, err
+	return k.c.memo.Digest(k.c.abs(p))
 }
 
 func newKeys(c *Cache, hostEnv func(string) (string, bool)) *keys {

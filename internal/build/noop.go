@@ -1,11 +1,13 @@
-// This file is the no-op check: before scheduling anything, pex asks
+// This file is the stat-only check: before scheduling anything, pex asks
 // whether the build it is about to do is the one it last finished with
-// every rule up to date. If the rules are defined as then, the variables
-// they pass through have the same values, and every file they read or
-// write (sources, tools, outputs, depfile inputs) still has the stat of its
-// memoised digest, every key is what it was and every output is in place:
-// the build is reported as all hits after stat calls alone, with no
-// hashing, scheduling or process. Anything else takes the normal path.
+// every rule up to date. If the rules are defined as then and the
+// variables they pass through have the same values, then a rule none of
+// whose files (sources, tools, outputs, depfile inputs) changed stat since
+// they were memoised, and none of whose dependencies is in that case, has
+// the key and outputs it had: it is settled from its state entry with no
+// hashing. When no file changed at all, the build is reported as all hits
+// without scheduling anything. Only the rules a change reaches go through
+// the full check of cache.go.
 //
 // The stamp is kept in the state under noopID: its key digests the graph,
 // the rules and the passed-through values; its record lists the rules that
@@ -16,10 +18,10 @@ package build
 import (
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/pex-build/pex/cache"
+	"github.com/pex-build/pex/graph"
 )
 
 // noopID is the state id of the no-op stamp; it cannot be a label.
@@ -57,7 +59,8 @@ func (b *builder) noopPossible(plan *Plan) bool {
 }
 
 // tryNoop returns the events of an all-hit build when the stamp matches
-// and no file changed, or ok false.
+// and no file changed, or ok false. In the second case, when the stamp
+// matches, it sets b.clean to the rules the changes do not reach.
 func (b *builder) tryNoop(plan *Plan) (events []Event, ok bool) {
 	if !b.noopPossible(plan) {
 		return nil, false
@@ -67,7 +70,9 @@ func (b *builder) tryNoop(plan *Plan) (events []Event, ok bool) {
 		return nil, false
 	}
 	paths := planFiles(plan, e.Record.Discovered)
-	if !b.allUnchanged(paths) {
+	changed := b.changedFiles(paths)
+	if len(changed) > 0 {
+		b.clean = b.unreached(plan, changed)
 		return nil, false
 	}
 	warn := make(map[string]bool, len(e.Record.Findings))
@@ -113,33 +118,92 @@ func planFiles(plan *Plan, discovered []cache.Item) []string {
 	return paths
 }
 
-// allUnchanged stats the paths on a few goroutines and reports whether
-// each still has the stat of its memoised digest.
-func (b *builder) allUnchanged(paths []string) bool {
+// changedFiles stats the paths on a few goroutines and returns those that
+// no longer have the stat of their memoised digest.
+func (b *builder) changedFiles(paths []string) map[string]bool {
 	workers := min(4, max(1, runtime.GOMAXPROCS(0)*2))
-	var changed atomic.Bool
+	found := make([][]string, workers)
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := w; i < len(paths) && !changed.Load(); i += workers {
+			for i := w; i < len(paths); i += workers {
 				if !b.cache.memo.Unchanged(b.cache.abs(paths[i])) {
-					changed.Store(true)
+					found[w] = append(found[w], paths[i])
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	return !changed.Load()
+	changed := map[string]bool{}
+	for _, ps := range found {
+		for _, p := range ps {
+			changed[p] = true
+		}
+	}
+	return changed
+}
+
+// unreached returns the rules of the plan that no changed file reaches:
+// none of their own files changed, nor anything they depend on.
+func (b *builder) unreached(plan *Plan, changed map[string]bool) map[*graph.Target]bool {
+	touched := func(t *graph.Target) bool {
+		for _, list := range [][]string{t.Inputs, t.ToolFiles, t.OutFiles} {
+			for _, p := range list {
+				if changed[p] {
+					return true
+				}
+			}
+		}
+		if t.Depfile != "" {
+			e, ok := b.cache.state.Get(t.Label.String())
+			if !ok {
+				return true
+			}
+			for _, it := range e.Record.Discovered {
+				if changed[it.Name] {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	rdeps := plan.dependents()
+	reached := make(map[*graph.Target]bool)
+	var stack []*graph.Target
+	for _, t := range plan.Rules {
+		if touched(t) {
+			reached[t] = true
+			stack = append(stack, t)
+		}
+	}
+	for len(stack) > 0 {
+		t := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		for _, d := range rdeps[t] {
+			if !reached[d] {
+				reached[d] = true
+				stack = append(stack, d)
+			}
+		}
+	}
+	clean := make(map[*graph.Target]bool, len(plan.Rules)-len(reached))
+	for _, t := range plan.Rules {
+		if !reached[t] {
+			clean[t] = true
+		}
+	}
+	return clean
 }
 
 // saveNoop stamps the plan as up to date after a build in which every rule
-// succeeded from digests the memo keeps; otherwise it removes the stamp.
+// succeeded; otherwise it removes the stamp. Files that changed during the
+// build, or were hashed too recently to memoise, have no memo entry with
+// their current stat, so the next check finds them changed.
 func (b *builder) saveNoop(plan *Plan, sum *Summary, warned []string) {
 	state := b.cache.state
-	ok := b.noopPossible(plan) && !b.keys.untrusted.Load() &&
-		sum.Counts["ok"]+sum.Counts["warn"] == len(plan.Rules)
+	ok := b.noopPossible(plan) && sum.Counts["ok"]+sum.Counts["warn"] == len(plan.Rules)
 	if !ok {
 		state.Delete(noopID)
 		return

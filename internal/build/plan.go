@@ -28,6 +28,25 @@ type Plan struct {
 	Rules []*graph.Target
 	// Selected are the rules asked for (the rest are needed by them).
 	Selected []*graph.Target
+	// providers maps each token to the rules providing it.
+	providers map[string][]*graph.Target
+}
+
+// dependents returns, for each rule of the plan, the rules of the plan
+// that need it: through deps and srcs, or by requiring a token it provides.
+func (p *Plan) dependents() map[*graph.Target][]*graph.Target {
+	rdeps := make(map[*graph.Target][]*graph.Target, len(p.Rules))
+	for _, t := range p.Rules {
+		for _, d := range t.DepTargets {
+			rdeps[d] = append(rdeps[d], t)
+		}
+		for _, tok := range t.Requires {
+			for _, d := range p.providers[tok] {
+				rdeps[d] = append(rdeps[d], t)
+			}
+		}
+	}
+	return rdeps
 }
 
 // NewPlan computes the closure of the selected rules: what they depend on
@@ -68,7 +87,7 @@ func NewPlan(g *graph.Graph, selected []*graph.Target) (*Plan, error) {
 			}
 		}
 	}
-	p := &Plan{Selected: selected, Rules: make([]*graph.Target, 0, len(in))}
+	p := &Plan{Selected: selected, Rules: make([]*graph.Target, 0, len(in)), providers: providers}
 	for _, t := range g.Targets {
 		if in[t] {
 			p.Rules = append(p.Rules, t)
