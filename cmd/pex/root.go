@@ -142,7 +142,7 @@ file error, 130 interrupted.`,
 	f.BoolVar(&a.noCache, "no-cache", false, "run every rule, ignoring and refreshing the cache")
 	f.BoolVar(&a.noWait, "no-wait", false, "fail at once if another pex process is building in this workspace")
 	root.AddCommand(a.buildCommand(), a.testCommand(), a.explainCommand(), a.cleanCommand(),
-		a.cacheCommand(), a.initCommand(), a.versionCommand())
+		a.cacheCommand(), a.initCommand(), a.versionCommand(), a.runCommand(), a.watchCommand())
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return failed(exitUsage, "%v\nRun '%s --help' for usage.", err, c.CommandPath())
 	})

@@ -1,0 +1,227 @@
+// pex run: build what a rule needs, then run its command in the
+// foreground with the terminal attached, and exit with its status.
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	osexec "os/exec"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pex-build/pex/graph"
+	"github.com/pex-build/pex/internal/build"
+	"github.com/pex-build/pex/internal/status"
+)
+
+// defaultGrace is how long a command or service has between SIGTERM and
+// SIGKILL.
+const defaultGrace = 5 * time.Second
+
+func (a *app) runCommand() *cobra.Command {
+	var grace time.Duration
+	c := &cobra.Command{
+		Use:   "run TARGET [-- args]",
+		Short: "Build what a rule needs, then run its command in the foreground",
+		Long: `Build the dependencies of TARGET (through the cache, as pex build does; the
+progress goes to standard error), then run its command in the foreground:
+/bin/sh -c in its package directory, with the environment a build gives it,
+standard input, output and error attached, and args appended ("$@"). Works
+for rules tagged service: that is how to start a server by hand.
+
+Everything after TARGET is passed to the command; "--" before the args is
+optional. SIGINT and SIGTERM are passed on to the command's process group;
+if it has not exited --grace after the first, it is killed.
+
+Exit status: the command's (128+N if killed by signal N); 1 if a
+dependency failed to build; 2 for bad usage or a BUILD file error.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rest := args[1:]
+			if len(rest) > 0 && rest[0] == "--" {
+				rest = rest[1:]
+			}
+			return a.run(cmd.Context(), args[0], rest, grace)
+		},
+	}
+	c.Flags().SetInterspersed(false) // flags after TARGET belong to the command
+	c.Flags().DurationVar(&grace, "grace", defaultGrace, "after passing on a signal, wait `D` before killing the command")
+	return c
+}
+
+func (a *app) run(ctx context.Context, pattern string, args []string, grace time.Duration) error {
+	w, err := a.load(ctx)
+	if err != nil {
+		return err
+	}
+	t, err := w.selectOne(pattern)
+	if err != nil {
+		return err
+	}
+	if t.Cmd == "" {
+		return failed(exitUsage, "%s has no cmd to run (at %s)", t.Label, t.Pos)
+	}
+	cmd, err := a.buildForRun(ctx, w, t, args)
+	if err != nil || cmd == nil {
+		return err
+	}
+	return a.foreground(cmd, grace)
+}
+
+// selectOne returns the one rule pattern selects.
+func (w *workspace) selectOne(pattern string) (*graph.Target, error) {
+	p, err := graph.ParsePattern(pattern, w.cwdPkg)
+	if err != nil {
+		return nil, failed(exitUsage, "%v", err)
+	}
+	ts, err := w.graph.Select([]graph.Pattern{p})
+	if err != nil {
+		return nil, failed(exitUsage, "%v", err)
+	}
+	if len(ts) != 1 {
+		var names []string
+		for _, t := range ts {
+			names = append(names, t.Label.String())
+		}
+		if len(names) > 5 {
+			names = append(names[:5], "...")
+		}
+		return nil, failed(exitUsage, "pex run takes one rule; %q selects %d%s", pattern, len(ts), listSuffix(names))
+	}
+	return ts[0], nil
+}
+
+func listSuffix(names []string) string {
+	if len(names) == 0 {
+		return ""
+	}
+	return ": " + strings.Join(names, " ")
+}
+
+// buildForRun builds t's dependencies and returns its command, prepared
+// while the cache is open (it supplies the shared values t inherits). A
+// dry run prints the command and returns none. The workspace lock is
+// released before the command starts.
+func (a *app) buildForRun(ctx context.Context, w *workspace, t *graph.Target, args []string) (*osexec.Cmd, error) {
+	opts := build.ProcessOptions{Root: w.root, Graph: w.graph, Target: t, Args: args}
+	if len(t.DepTargets) > 0 {
+		c, err := a.openCache(w.root)
+		if err != nil {
+			return nil, err
+		}
+		defer c.Close()
+		tty := !a.json && a.stderr == os.Stderr && status.IsTerminal(os.Stderr)
+		printer := status.New(a.stderr, status.Options{JSON: a.json, Verbose: a.verbose, TTY: tty, Color: status.WantColor(tty)})
+		sum, err := build.Run(ctx, build.Options{
+			Cache: c, Root: w.root, Graph: w.graph, Selected: t.DepTargets,
+			Jobs: a.jobs, KeepGoing: a.keepGoing, DryRun: a.dryRun, NoCache: a.noCache, Verbose: a.verbose,
+			OnEvent: printer.Event,
+		})
+		switch {
+		case err != nil:
+			return nil, failed(exitUsage, "%v", err)
+		case sum.Canceled || ctx.Err() != nil:
+			return nil, failed(a.interruptCode(), "interrupted")
+		case sum.Failed:
+			return nil, failed(exitFailed, "not running %s: a dependency failed", t.Label)
+		}
+		opts.Cache = c
+	}
+	cmd := build.Command(opts)
+	if a.dryRun {
+		fmt.Fprintf(a.stderr, "would run %s: %s\n", t.Label, strings.Join(append([]string{t.Cmd}, args...), " "))
+		return nil, nil
+	}
+	return cmd, nil
+}
+
+// foreground runs cmd with the terminal attached and returns its exit
+// status as an error (nil for 0). On a terminal where pex is in the
+// foreground, the command's process group becomes the foreground one, as
+// a shell does: it reads the terminal and Ctrl-C reaches it directly.
+// Otherwise SIGINT, SIGTERM and SIGHUP that pex receives are passed on to
+// its group. Either way, grace after the first signal it is killed, and what
+// it leaves running in its group is killed when it exits.
+func (a *app) foreground(cmd *osexec.Cmd, grace time.Duration) error {
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = a.stdin, a.stdout, a.stderr
+	ttyFd, onTTY := foregroundTerminal(a.stdin)
+	if onTTY {
+		cmd.SysProcAttr.Foreground, cmd.SysProcAttr.Ctty = true, ttyFd
+	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	if err := cmd.Start(); err != nil {
+		return failed(exitFailed, "cannot start /bin/sh: %v", err)
+	}
+	pgid := cmd.Process.Pid
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var kill <-chan time.Time
+	for {
+		select {
+		case err := <-done:
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			if onTTY {
+				takeTerminal(ttyFd)
+			}
+			return exitStatus(err)
+		case sig := <-sigs:
+			_ = syscall.Kill(-pgid, sig.(syscall.Signal))
+			if kill == nil {
+				kill = time.After(grace)
+			}
+		case <-kill:
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		}
+	}
+}
+
+// exitStatus turns what Wait returned into pex's exit: the command's
+// status, or 128+N when signal N killed it.
+func exitStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	ee, ok := err.(*osexec.ExitError)
+	if !ok {
+		return failed(exitFailed, "%v", err)
+	}
+	if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return failed(128+int(ws.Signal()), "")
+	}
+	return failed(ee.ExitCode(), "")
+}
+
+// foregroundTerminal returns the descriptor of r if it is a terminal whose
+// foreground process group is pex's own.
+func foregroundTerminal(r any) (int, bool) {
+	f, ok := r.(*os.File)
+	if !ok {
+		return 0, false
+	}
+	fd := int(f.Fd())
+	var pgrp int32
+	if _, _, errno := syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd), uintptr(syscall.TIOCGPGRP),
+		uintptr(unsafe.Pointer(&pgrp))); errno != 0 {
+		return 0, false // not a terminal
+	}
+	return fd, int(pgrp) == syscall.Getpgrp()
+}
+
+// takeTerminal makes pex's process group the terminal's foreground one
+// again. A background group doing so is sent SIGTTOU, which is ignored
+// meanwhile.
+func takeTerminal(fd int) {
+	signal.Ignore(syscall.SIGTTOU)
+	defer signal.Reset(syscall.SIGTTOU)
+	pgrp := int32(syscall.Getpgrp())
+	_, _, _ = syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd), uintptr(syscall.TIOCSPGRP), uintptr(unsafe.Pointer(&pgrp)))
+}
