@@ -1,2 +1,0 @@
-#define GREET_VERSION "1.4.2"
-#define GREETING "Hello"
