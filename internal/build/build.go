@@ -305,7 +305,7 @@ func (b *builder) event(res *exec.Result) Event {
 	case exec.StatusFailed:
 		ev.Reason = res.Err.Error()
 	case exec.StatusTimeout:
-		ev.Reason = fmt.Sprintf("timed out after %s (timeout = %q)", t.Timeout, t.Timeout.String())
+		ev.Reason = fmt.Sprintf("timed out after %s (its timeout); its processes were killed", t.Timeout)
 	case exec.StatusCanceled:
 		ev.Status = "skipped"
 		if res.Start.IsZero() {
