@@ -10,12 +10,6 @@ import (
 // or nil. It is iterative, so a chain of 100k tasks does not grow the
 // goroutine stack.
 func findCycle(roots []*node, extra map[*node][]*node) *CycleError {
-	const (
-		white = iota
-		gray
-		black
-	)
-	color := make(map[*node]uint8, len(roots))
 	succ := func(n *node) []*node {
 		if extra == nil {
 			return n.dependents
@@ -25,33 +19,49 @@ func findCycle(roots []*node, extra map[*node][]*node) *CycleError {
 		}
 		return n.dependents
 	}
+	// Colours live in the nodes; every node coloured is reset on return.
+	var seen []*node
+	defer func() {
+		for _, n := range seen {
+			n.color = white
+		}
+	}()
 	var stack []frame
 	for _, root := range roots {
-		if color[root] != white {
+		if root.color != white {
 			continue
 		}
-		color[root] = gray
+		root.color = gray
+		seen = append(seen, root)
 		stack = append(stack[:0], frame{root, succ(root)})
 		for len(stack) > 0 {
 			top := &stack[len(stack)-1]
 			if len(top.next) == 0 {
-				color[top.n] = black
+				top.n.color = black
 				stack = stack[:len(stack)-1]
 				continue
 			}
 			m := top.next[0]
 			top.next = top.next[1:]
-			switch color[m] {
+			switch m.color {
 			case gray:
 				return cycleFrom(stack, m)
 			case white:
-				color[m] = gray
+				m.color = gray
+				seen = append(seen, m)
 				stack = append(stack, frame{m, succ(m)})
 			}
 		}
 	}
 	return nil
 }
+
+// Colours of the depth-first search for cycles.
+const (
+	white uint8 = iota
+	gray
+	black
+)
 
 type frame struct {
 	n    *node

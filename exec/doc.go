@@ -56,7 +56,10 @@
 //
 // # Design
 //
-// One goroutine owns all scheduling state (ready queues, lock table, group
-// order) and a fixed pool of workers, as many as the largest group's job
-// count, runs the task functions and reports back over a channel.
+// A fixed pool of workers, as many as the largest group's job count, runs
+// the task functions. The scheduling state (ready queues, lock table, group
+// order) is guarded by one mutex, and the workers schedule themselves: the
+// worker that finishes a task settles it and dispatches what became ready,
+// running the first itself, so a chain of tasks runs on one goroutine
+// without a hand-off; idle workers are woken only for surplus work.
 package exec

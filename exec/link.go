@@ -38,8 +38,6 @@ func newSched(opts Options, tasks []*Task) (*sched, error) {
 		providers: make(map[any][]*node),
 		groups:    make(map[string]*groupState, len(opts.Groups)+1),
 		locks:     make(map[string]*lockState),
-		done:      make(chan completion, opts.Workers+8),
-		adds:      make(chan addReq),
 	}
 	s.groups[""] = &groupState{Group: Group{Jobs: opts.Workers}, def: -1}
 	for i, g := range opts.Groups {
@@ -141,9 +139,22 @@ type doom struct{ n, failed *node }
 // already waiting for a token they provide. Each pair is linked once.
 func (s *sched) plan(nodes []*node) ([]edge, []doom, error) {
 	fresh := make(map[any][]*node, len(nodes))
+	total := 0
+	for _, n := range nodes {
+		total += len(n.task.Provides)
+	}
+	// Most tokens have one provider: their slices share one array
+	// (capacity 1 each, so a second provider reallocates).
+	one := make([]*node, total)
 	for _, n := range nodes {
 		for _, tok := range n.task.Provides {
-			fresh[tok] = append(fresh[tok], n)
+			if ps, ok := fresh[tok]; ok {
+				fresh[tok] = append(ps, n)
+				continue
+			}
+			one[0] = n
+			fresh[tok] = one[:1:1]
+			one = one[1:]
 		}
 	}
 	var edges []edge

@@ -43,7 +43,7 @@ type Run struct {
 	counts  [len(statusNames)]int
 	ended   chan struct{}
 	cancel  context.CancelFunc
-	adds    chan addReq
+	s       *sched
 }
 
 // Start validates the tasks and starts running them. Validation errors —
@@ -58,20 +58,28 @@ func Start(ctx context.Context, tasks []*Task, opts Options) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Run{ended: make(chan struct{}), adds: s.adds}
+	r := &Run{ended: make(chan struct{}), s: s}
 	r.cond.L = &r.mu
 	s.run = r
+	s.idle.L = &s.mu
 	s.ctx, r.cancel = context.WithCancel(context.WithValue(ctx, runKey{}, r))
 	pool := opts.Workers
 	for _, g := range s.groups {
 		pool = max(pool, g.Jobs)
 	}
-	s.work = make(chan *node, pool)
-	s.workers.Add(pool)
+	stop := make(chan struct{})
+	s.workers.Add(pool + 1)
+	go func() {
+		defer s.workers.Done()
+		s.watchCancel(stop)
+	}()
 	for range pool {
-		go worker(s.work, s.done, &s.workers)
+		go s.worker()
 	}
-	go s.loop()
+	go func() {
+		s.waitWorkers(stop)
+		r.finish()
+	}()
 	return r, nil
 }
 
@@ -124,13 +132,15 @@ func (r *Run) Results() iter.Seq[*Result] {
 // were already provided. It returns an error for invalid tasks (then none
 // is added) and ErrRunFinished once the run has ended.
 func (r *Run) Add(tasks ...*Task) error {
-	req := addReq{tasks: tasks, reply: make(chan error, 1)}
-	select {
-	case r.adds <- req:
-		return <-req.reply
-	case <-r.ended:
+	s := r.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.finished {
 		return ErrRunFinished
 	}
+	err := s.add(tasks)
+	s.idle.Broadcast()
+	return err
 }
 
 // Cancel cancels the run: nothing new starts, running tasks see their

@@ -8,9 +8,11 @@ import (
 	"time"
 )
 
-// The scheduler: one goroutine owns every node, queue and lock; tasks run
-// on goroutines of their own and report back over a channel. Nothing else
-// touches scheduler state, so it needs no mutex.
+// The scheduler: its state (nodes, ready queues, lock table, group order)
+// is guarded by one mutex, and the workers schedule themselves: a worker
+// that finishes a task settles it and, still holding the lock, takes the
+// next ready task and runs it, so a chain of tasks runs on one goroutine
+// with no hand-off. Idle workers wait on a condition variable.
 
 type nodeState uint8
 
@@ -38,7 +40,8 @@ type node struct {
 	mu       sync.Mutex // guards findings, written by Report
 	findings []string
 
-	stamp         int // plan: seq+1 of the last node linked from this one
+	stamp         int   // plan: seq+1 of the last node linked from this one
+	color         uint8 // findCycle's mark, white outside it
 	countedWriter bool
 	wokenFrom     *lockState
 }
@@ -49,16 +52,6 @@ type groupState struct {
 	ready     nodeHeap
 	unsettled int
 	running   int
-}
-
-type completion struct {
-	n   *node
-	res *Result
-}
-
-type addReq struct {
-	tasks []*Task
-	reply chan error
 }
 
 type sched struct {
@@ -76,11 +69,13 @@ type sched struct {
 	unsettled int
 	stopped   string // why dispatch stopped after a failure ("" while going)
 	canceled  bool
-	done      chan completion
-	work      chan *node // to the workers
-	workers   sync.WaitGroup
-	adds      chan addReq
+	finished  bool    // every task settled: workers exit, Add is refused
+	started   []*node // dispatched, waiting for a worker to pick them up
 	settling  []*node // settle worklist, reused
+
+	mu      sync.Mutex // guards everything above
+	idle    sync.Cond  // workers waiting for a ready task
+	workers sync.WaitGroup
 }
 
 // taskCtx is a task's context: the run's, plus the node for Report and
@@ -97,51 +92,42 @@ func (c *taskCtx) Value(key any) any {
 	return c.Context.Value(key)
 }
 
-func (s *sched) loop() {
-	ctxDone := s.ctx.Done()
-	for {
-		s.dispatch()
-		if s.unsettled == 0 && s.running == 0 {
-			break
-		}
-		if s.running == 0 && !s.anyReady() {
-			s.quiesce()
+// worker runs tasks until the run has finished. It holds s.mu except
+// while a task's function runs.
+func (s *sched) worker() {
+	defer s.workers.Done()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for !s.finished {
+		if n := s.next(); n != nil {
+			shared := s.sharedFor(n)
+			s.mu.Unlock()
+			r := runTask(n, shared)
+			s.mu.Lock()
+			s.finish(n, r)
 			continue
 		}
-		select {
-		case c := <-s.done:
-			s.finish(c)
-			s.drain()
-		case req := <-s.adds:
-			req.reply <- s.add(req.tasks)
-		case <-ctxDone:
-			s.canceled, ctxDone = true, nil
-		}
-	}
-	close(s.work)
-	s.workers.Wait()
-	s.run.finish()
-	// Adds that raced with the end of the run are refused.
-	for {
-		select {
-		case req := <-s.adds:
-			req.reply <- ErrRunFinished
+		switch {
+		case s.unsettled == 0 && s.running == 0:
+			s.finished = true
+			s.idle.Broadcast()
+		case s.running == 0 && !s.anyReady():
+			s.quiesce()
 		default:
-			return
+			s.idle.Wait()
 		}
 	}
 }
 
-// drain settles every completion already waiting, so one wake-up of the
-// scheduler serves many finished tasks.
-func (s *sched) drain() {
-	for {
-		select {
-		case c := <-s.done:
-			s.finish(c)
-		default:
-			return
-		}
+// watchCancel marks the run cancelled when its context ends.
+func (s *sched) watchCancel(stop <-chan struct{}) {
+	select {
+	case <-s.ctx.Done():
+		s.mu.Lock()
+		s.canceled = true
+		s.idle.Broadcast()
+		s.mu.Unlock()
+	case <-stop:
 	}
 }
 
@@ -157,9 +143,32 @@ func (s *sched) anyReady() bool {
 	return false
 }
 
-// dispatch starts ready tasks of the running group while it has workers.
-// Only when nothing runs may the next group (in run order) take over.
+// next returns a task to run: one already dispatched, or else it
+// dispatches and returns the first. Dispatching starts every ready task
+// of the running group that has a free worker and can take its locks,
+// as the original engine did, so a waiting writer registers at once.
+func (s *sched) next() *node {
+	if len(s.started) == 0 {
+		s.dispatch()
+	}
+	if len(s.started) == 0 {
+		return nil
+	}
+	n := s.started[0]
+	s.started = s.started[1:]
+	if len(s.started) > 0 {
+		s.idle.Broadcast() // work for the others
+	}
+	return n
+}
+
+// dispatch moves ready tasks of the running group to s.started while the
+// group has workers. Only when nothing runs may the next group (in run
+// order) take over.
 func (s *sched) dispatch() {
+	if s.ctx.Err() != nil {
+		s.canceled = true // the watcher may not have seen it yet
+	}
 	if s.stopped != "" || s.canceled {
 		return
 	}
@@ -184,41 +193,34 @@ func (s *sched) dispatch() {
 			continue
 		}
 		n.wokenFrom = nil
-		s.start(n)
+		n.state = stateRunning
+		s.running++
+		g.running++
+		n.ctx = taskCtx{s.ctx, n}
+		s.started = append(s.started, n)
 	}
 }
 
-func (s *sched) start(n *node) {
-	n.state = stateRunning
-	s.running++
-	n.group.running++
-	var shared map[string]any
-	if n.task.Func != nil || len(n.providers) > 0 || len(s.opts.Shared) > 0 {
-		shared = make(map[string]any, len(s.opts.Shared))
-		for k, v := range s.opts.Shared {
+// sharedFor builds the shared map a task starts from: the run's defaults,
+// then its providers' final maps in registration order.
+func (s *sched) sharedFor(n *node) map[string]any {
+	if n.task.Func == nil && len(n.providers) == 0 && len(s.opts.Shared) == 0 {
+		return nil
+	}
+	shared := make(map[string]any, len(s.opts.Shared))
+	for k, v := range s.opts.Shared {
+		shared[k] = v
+	}
+	for _, p := range n.providers {
+		for k, v := range p.res.Shared {
 			shared[k] = v
 		}
-		for _, p := range n.providers {
-			for k, v := range p.res.Shared {
-				shared[k] = v
-			}
-		}
 	}
-	n.ctx = taskCtx{s.ctx, n}
-	n.result.Shared = shared
-	s.work <- n
+	return shared
 }
 
-// worker runs tasks handed over by the scheduler until the run ends.
-func worker(work <-chan *node, done chan<- completion, wg *sync.WaitGroup) {
-	defer wg.Done()
-	for n := range work {
-		runTask(n, n.result.Shared, done)
-	}
-}
-
-// runTask runs one task on its own goroutine and reports its result.
-func runTask(n *node, shared map[string]any, done chan<- completion) {
+// runTask runs one task's function and returns its result.
+func runTask(n *node, shared map[string]any) *Result {
 	t := n.task
 	var ctx context.Context = &n.ctx
 	cancel := context.CancelFunc(func() {})
@@ -256,14 +258,17 @@ func runTask(n *node, shared map[string]any, done chan<- completion) {
 	case len(r.Findings) > 0:
 		r.Status = StatusWarn
 	}
-	done <- completion{n, r}
+	return r
 }
 
-func (s *sched) finish(c completion) {
+// finish settles a task that ran. The worker that ran it goes on to
+// dispatch what that made ready, waking others only for the surplus (see
+// next), so a chain runs on one worker without waking the rest.
+func (s *sched) finish(n *node, r *Result) {
 	s.running--
-	c.n.group.running--
-	s.release(c.n)
-	s.settle(c.n, c.res)
+	n.group.running--
+	s.release(n)
+	s.settle(n, r)
 }
 
 // settle records n's result and propagates it to dependents: ready when
@@ -355,4 +360,16 @@ func (s *sched) quiesce() {
 	for _, l := range s.locks {
 		l.writersQ, l.readersQ, l.waitingWriters = nil, nil, 0
 	}
+}
+
+// waitWorkers waits until the run has finished, then stops the cancel
+// watcher and waits for every goroutine of the run.
+func (s *sched) waitWorkers(stop chan struct{}) {
+	s.mu.Lock()
+	for !s.finished {
+		s.idle.Wait()
+	}
+	s.mu.Unlock()
+	close(stop)
+	s.workers.Wait()
 }
