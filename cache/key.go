@@ -7,7 +7,6 @@ package cache
 import (
 	"encoding/binary"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 
@@ -34,33 +33,6 @@ const (
 	tagDigest  = 'h'
 )
 
-// writeFrame writes one field to w as tag byte, uvarint(len(data)), data.
-// Framing makes a list of fields decodable, so distinct lists never hash
-// alike: ["ab", "c"] and ["a", "bc"] frame differently.
-func writeFrame(w io.Writer, tag byte, data []byte) {
-	var hdr [1 + binary.MaxVarintLen64]byte
-	hdr[0] = tag
-	n := binary.PutUvarint(hdr[1:], uint64(len(data)))
-	_, _ = w.Write(hdr[:1+n])
-	_, _ = w.Write(data)
-}
-
-// frameWriter is what writeFrameString needs; blake3.Hasher and
-// bytes.Buffer are frameWriters.
-type frameWriter interface {
-	io.Writer
-	io.StringWriter
-}
-
-// writeFrameString is writeFrame for a string, without copying it.
-func writeFrameString(w frameWriter, tag byte, s string) {
-	var hdr [1 + binary.MaxVarintLen64]byte
-	hdr[0] = tag
-	n := binary.PutUvarint(hdr[1:], uint64(len(s)))
-	_, _ = w.Write(hdr[:1+n])
-	_, _ = w.WriteString(s)
-}
-
 // Item pairs a name (a path, an environment variable, a dependency, a
 // shared key) with a digest (of the file, of the value, of the outputs).
 type Item struct {
@@ -82,7 +54,10 @@ type Parts struct {
 }
 
 // frames accumulates framed fields in memory, to be hashed at once: keys
-// are small, and one Sum256 of a buffer costs far less than a Hasher.
+// are small, and one Sum256 of a buffer costs far less than a Hasher. A
+// field is tag byte, uvarint(len(data)), data: framing makes a list of
+// fields decodable, so distinct lists never hash alike (["ab", "c"] and
+// ["a", "bc"] frame differently).
 type frames struct{ b []byte }
 
 func (f *frames) add(tag byte, data []byte) {

@@ -152,11 +152,11 @@ func TestDiff(t *testing.T) {
 
 // encodeFields frames fields the way the command part does.
 func encodeFields(fields []string) []byte {
-	var buf bytes.Buffer
-	for _, f := range fields {
-		writeFrameString(&buf, tagField, f)
+	var f frames
+	for _, field := range fields {
+		f.addString(tagField, field)
 	}
-	return buf.Bytes()
+	return f.b
 }
 
 // decodeFields inverts encodeFields; that it exists proves framing is
