@@ -3,7 +3,10 @@
 
 package graph
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Select returns the targets that match any of the patterns, in
 // registration order. Wildcard patterns skip targets tagged manual or
@@ -26,7 +29,11 @@ func (g *Graph) Select(patterns []Pattern) ([]*Target, error) {
 				i, ok = g.outputs[l.Path()]
 			}
 			if !ok {
-				return nil, fmt.Errorf("no rule %q%s", l.String(), g.ruleHint(l))
+				hint := g.ruleHint(l)
+				if hint == "" {
+					hint = g.packageRules(l.Pkg)
+				}
+				return nil, fmt.Errorf("no rule %q%s", l.String(), hint)
 			}
 			picked[i] = true
 			continue
@@ -54,6 +61,27 @@ func (g *Graph) Select(patterns []Pattern) ([]*Target, error) {
 		}
 	}
 	return g.collect(picked), nil
+}
+
+// packageRules returns ` (rules in //lib: a, b, c)`, or a note that the
+// package does not exist, for an error about a rule not found there.
+func (g *Graph) packageRules(pkg string) string {
+	if !g.packages[pkg] {
+		return fmt.Sprintf(" (no package %q)", "//"+pkg)
+	}
+	var names []string
+	for _, t := range g.Targets {
+		if t.Label.Pkg == pkg {
+			names = append(names, t.Label.Name)
+		}
+	}
+	switch {
+	case len(names) == 0:
+		return fmt.Sprintf(" (//%s has no rules)", pkg)
+	case len(names) > 10:
+		names = append(names[:10], "...")
+	}
+	return fmt.Sprintf(" (rules in //%s: %s)", pkg, strings.Join(names, ", "))
 }
 
 // packageHint returns ` (did you mean "//lib/..."?)`, the pattern p with

@@ -96,7 +96,8 @@ func TestSelectErrors(t *testing.T) {
 	}
 	tests := []struct{ pattern, want string }{
 		{"//lib:nett", `no rule "//lib:nett" (did you mean "//lib:net"?)`},
-		{"//lib:zzzzz", `no rule "//lib:zzzzz"`},
+		{"//lib:zzzzz", `no rule "//lib:zzzzz" (rules in //lib: gen, lib, net)`},
+		{"//nowhere:x", `no rule "//nowhere:x" (no package "//nowhere")`},
 		{"//nope:app", `no rule "//nope:app" (did you mean "//app:app"?)`},
 		{"//foo/...", `no packages match "//foo/..."`},
 		{"//ap/...", `no packages match "//ap/..." (did you mean "//app/..."?)`},
