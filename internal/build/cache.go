@@ -346,13 +346,14 @@ func (c *Cache) record(t *graph.Target, key cache.Digest, parts cache.Parts, o *
 // digests: workspace-relative inside the workspace, absolute outside.
 func (c *Cache) discovered(t *graph.Target) ([]cache.Item, error) {
 	pkgDir := c.abs(t.Label.Pkg)
-	data, err := os.ReadFile(filepath.Join(pkgDir, t.Depfile))
+	name := depfilePath(t)
+	data, err := os.ReadFile(filepath.Join(pkgDir, name))
 	if err != nil {
-		return nil, fmt.Errorf("depfile %q: %v", t.Depfile, err)
+		return nil, fmt.Errorf("depfile %q: the command did not write it: %v", name, err)
 	}
 	paths, err := cache.ParseDepfile(data)
 	if err != nil {
-		return nil, fmt.Errorf("depfile %q: %v", t.Depfile, err)
+		return nil, fmt.Errorf("depfile %q: %v", name, err)
 	}
 	items := make([]cache.Item, 0, len(paths))
 	for _, p := range paths {
@@ -373,6 +374,25 @@ func (c *Cache) discovered(t *graph.Target) ([]cache.Item, error) {
 		items = append(items, cache.Item{Name: p, Digest: d})
 	}
 	return items, nil
+}
+
+// depfilePath returns t's depfile relative to its package, with $OUT and
+// $NAME (or ${OUT}, ${NAME}) replaced as in the command: depfile =
+// "$OUT.d" goes with gcc -MD -MF $OUT.d.
+func depfilePath(t *graph.Target) string {
+	out := ""
+	if len(t.Outs) > 0 {
+		out = t.Outs[0]
+	}
+	return os.Expand(t.Depfile, func(v string) string {
+		switch v {
+		case "OUT":
+			return out
+		case "NAME":
+			return t.Label.Name
+		}
+		return "$" + v
+	})
 }
 
 // forget drops t's state entry: after a failure, it must run again.
