@@ -262,7 +262,8 @@ func (s *session) evaluate(ctx context.Context) (*starlark.Result, error) {
 		prevDirs = s.res.GlobDirs
 	}
 	before := listGlobDirs(s.root, prevDirs)
-	res, err := starlark.LoadAll(ctx, starlark.Options{Root: s.root, Set: s.set, Jobs: s.a.jobs})
+	res, err := starlark.LoadCached(ctx, starlark.Options{Root: s.root, Set: s.set, Jobs: s.a.jobs},
+		filepath.Join(s.root, ".pex", "graph"))
 	s.res = res
 	beforeDirs := map[string]bool{}
 	for _, d := range prevDirs {
@@ -391,7 +392,7 @@ func (s *session) build(ctx context.Context, next *changes, deferred *[]string) 
 	done := make(chan outcome, 1)
 	go func() {
 		sum, err := build.Run(bctx, build.Options{
-			Cache: s.cache, Root: s.root, Graph: s.graph, Selected: s.selected,
+			Cache: s.cache, Root: s.root, Graph: s.graph, Selected: s.selected, GraphSum: s.res.GraphSum,
 			Jobs: s.a.jobs, KeepGoing: s.a.keepGoing, NoCache: s.a.noCache, Verbose: s.a.verbose,
 			OnEvent: func(ev build.Event) {
 				if ev.Event == build.EventRule {
