@@ -47,7 +47,9 @@ func (g *Graph) Encode() []byte {
 
 // Decode returns the graph Encode wrote, unresolved.
 func Decode(data []byte) (*Graph, error) {
-	d := decoder{b: data}
+	// Strings are cut from one copy of the data: one allocation, not one
+	// per label, path and command.
+	d := decoder{b: data, all: string(data)}
 	if len(data) < len(encodeMagic) || string(data[:len(encodeMagic)]) != encodeMagic {
 		return nil, ErrBadEncoding
 	}
@@ -150,6 +152,7 @@ func (e *encoder) target(t *Target) {
 
 type decoder struct {
 	b   []byte
+	all string // the whole input, which b is a suffix of
 	err error
 }
 
@@ -188,9 +191,9 @@ func (d *decoder) count() int {
 
 func (d *decoder) str() string {
 	n := d.count()
-	s := string(d.b[:n])
+	off := len(d.all) - len(d.b)
 	d.b = d.b[n:]
-	return s
+	return d.all[off : off+n]
 }
 
 func (d *decoder) strs() []string {
