@@ -99,6 +99,13 @@ func (r *Record) encodeBody(e *encoder) {
 }
 
 func (r *Record) decodeBody(d *decoder) {
+	r.decodeOutcome(d)
+	decodeParts(d, &r.Parts)
+}
+
+// decodeOutcome decodes the body up to, not including, the Parts: what a
+// hit needs to replay, without what only explaining needs.
+func (r *Record) decodeOutcome(d *decoder) {
 	if ns := d.varint(); ns != 0 {
 		r.Created = time.Unix(0, ns)
 	}
@@ -117,7 +124,6 @@ func (r *Record) decodeBody(d *decoder) {
 		}
 	}
 	r.Discovered = d.items()
-	decodeParts(d, &r.Parts)
 }
 
 func encodeParts(e *encoder, p *Parts) {

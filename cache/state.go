@@ -266,6 +266,24 @@ func (s *State) Get(id string) (Entry, bool) {
 	return e, true
 }
 
+// Outcome is Get without the record's Parts, which only explaining a
+// rebuild needs: cheaper, for the up-to-date check of every rule.
+func (s *State) Outcome(id string) (Entry, bool) {
+	s.mu.Lock()
+	slot, ok := s.rules[id]
+	s.mu.Unlock()
+	if !ok {
+		return Entry{}, false
+	}
+	e := Entry{Key: slot.key}
+	d := decoder{b: slot.body}
+	e.Record.decodeOutcome(&d)
+	if d.err != nil {
+		return Entry{}, false
+	}
+	return e, true
+}
+
 // Set records e as rule id's entry. It is written by the next Flush.
 func (s *State) Set(id string, e Entry) {
 	var enc encoder

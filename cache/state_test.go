@@ -311,3 +311,30 @@ func FuzzLoadState(f *testing.F) {
 		}
 	})
 }
+
+func TestStateOutcomeLeavesOutParts(t *testing.T) {
+	s, err := LoadState(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := Record{Status: "warn", Findings: []string{"f"}, Shared: []Pair{{"K", "V"}},
+		Outputs:    []Output{{Path: "a.o", Digest: HashString("a"), Mode: 0o644}},
+		Discovered: []Item{{Name: "a.h", Digest: HashString("h")}},
+		Parts:      Parts{Command: HashString("cc"), Inputs: []Item{{Name: "a.c"}}}}
+	s.Set("//:a", Entry{Key: HashString("k"), Record: rec})
+	e, ok := s.Outcome("//:a")
+	if !ok {
+		t.Fatal("Outcome found nothing")
+	}
+	want := rec
+	want.Parts = Parts{}
+	if e.Key != HashString("k") || !reflect.DeepEqual(e.Record, want) {
+		t.Errorf("Outcome = %+v, want %+v", e.Record, want)
+	}
+	if full, _ := s.Get("//:a"); !reflect.DeepEqual(full.Record.Parts, rec.Parts) {
+		t.Errorf("Get lost the parts: %+v", full.Record.Parts)
+	}
+	if _, ok := s.Outcome("//:missing"); ok {
+		t.Error("Outcome of a missing rule")
+	}
+}

@@ -200,7 +200,7 @@ func (b *builder) ruleFunc(t *graph.Target) exec.Func {
 	return func(ctx context.Context, shared map[string]any, _ map[string]any) (any, error) {
 		rr := &ruleResult{cache: "miss"}
 		if b.clean[t] {
-			if e, ok := b.cache.state.Get(t.Label.String()); ok {
+			if e, ok := b.cache.state.Outcome(t.Label.String()); ok {
 				rr.cache = "hit"
 				replay(ctx, shared, &e.Record)
 				b.keys.settle(t, e.Key, e.Record.Outputs)

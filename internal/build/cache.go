@@ -259,7 +259,7 @@ const (
 func (c *Cache) check(t *graph.Target, key cache.Digest, dry bool, digest digestFunc) (verdict, *cache.Record) {
 	id := t.Label.String()
 	if k, ok := c.state.Key(id); ok && k == key {
-		if e, ok := c.state.Get(id); ok && outputsMatch(e.Record.Outputs, digest) && len(e.Record.StaleInputs(digest)) == 0 {
+		if e, ok := c.state.Outcome(id); ok && outputsMatch(e.Record.Outputs, digest) && len(e.Record.StaleInputs(digest)) == 0 {
 			return hit, &e.Record
 		}
 	}

@@ -84,7 +84,7 @@ func (b *builder) tryNoop(plan *Plan) (events []Event, ok bool) {
 		id := t.Label.String()
 		ev := Event{Event: EventRule, Label: id, Status: "ok", Cache: "hit", Cmd: t.Cmd, Test: t.HasTag("test"), Target: t}
 		if warn[id] {
-			rec, ok := b.cache.state.Get(id)
+			rec, ok := b.cache.state.Outcome(id)
 			if !ok {
 				return nil, false
 			}
@@ -157,7 +157,7 @@ func (b *builder) unreached(plan *Plan, changed map[string]bool) map[*graph.Targ
 			}
 		}
 		if t.Depfile != "" {
-			e, ok := b.cache.state.Get(t.Label.String())
+			e, ok := b.cache.state.Outcome(t.Label.String())
 			if !ok {
 				return true
 			}
@@ -213,7 +213,7 @@ func (b *builder) saveNoop(plan *Plan, sum *Summary, warned []string) {
 		if t.Depfile == "" {
 			continue
 		}
-		if e, found := state.Get(t.Label.String()); found {
+		if e, found := state.Outcome(t.Label.String()); found {
 			rec.Discovered = append(rec.Discovered, e.Record.Discovered...)
 		}
 	}
