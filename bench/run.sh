@@ -426,7 +426,7 @@ report_notes() {
 	echo
 	for size in ${SIZES//,/ }; do
 		read -r leaf out n <<<"$(value leaf "$size" all)"
-		echo -n "- $size rules: the leaf source is \`$leaf\`, read only by the rule of \`$out\`, which $n other rules depend on."
+		echo -n "- $size rules: the leaf source is \`$leaf\`, read only by the rule of \`$out\` (transitive dependents: $n)."
 		echo -n " Rules run by a no-op build: pex $(value noop-work "$size" pex),"
 		echo " ninja $(value noop-work "$size" ninja), make $(value noop-work "$size" make) (all should be 0)."
 	done
