@@ -66,7 +66,7 @@ func benchNoop(b *testing.B, statOnly bool) {
 				}
 				defer c.Close()
 				if !statOnly {
-					c.state.Delete(noopID)
+					c.state.Delete(noopID(&Plan{Rules: g.Targets}))
 				}
 				opts.Cache = c
 				sum, err := Run(context.Background(), opts)

@@ -9,9 +9,12 @@
 // without scheduling anything. Only the rules a change reaches go through
 // the full check of cache.go.
 //
-// The stamp is kept in the state under noopID: its key digests the graph,
-// the rules and the passed-through values; its record lists the rules that
-// ended warn (to replay their findings) and the depfile inputs.
+// Each set of rules (pex build, pex test, one target...) keeps its own
+// stamp in the state, under an id made from noopPrefix and a digest of the
+// rules' labels, so alternating between them keeps both fast. Its key
+// digests the graph, the rules and the passed-through values; its record
+// lists the rules that ended warn (to replay their findings) and the
+// depfile inputs.
 
 package build
 
@@ -24,8 +27,18 @@ import (
 	"github.com/pex-build/pex/graph"
 )
 
-// noopID is the state id of the no-op stamp; it cannot be a label.
-const noopID = "!noop"
+// noopPrefix starts the state ids of no-op stamps; no label starts so.
+const noopPrefix = "!noop "
+
+// noopID returns the state id of the plan's stamp.
+func noopID(plan *Plan) string {
+	kb := cache.NewKeyBuilder()
+	for _, t := range plan.Rules {
+		kb.Command(t.Label.String())
+	}
+	key, _ := kb.Sum()
+	return noopPrefix + key.String()[:16]
+}
 
 // noopKey digests what, besides files, decides that the plan is up to date.
 func (b *builder) noopKey(plan *Plan) cache.Digest {
@@ -65,7 +78,7 @@ func (b *builder) tryNoop(plan *Plan) (events []Event, ok bool) {
 	if !b.noopPossible(plan) {
 		return nil, false
 	}
-	e, found := b.cache.state.Get(noopID)
+	e, found := b.cache.state.Get(noopID(plan))
 	if !found || e.Key != b.noopKey(plan) {
 		return nil, false
 	}
@@ -205,7 +218,7 @@ func (b *builder) saveNoop(plan *Plan, sum *Summary, warned []string) {
 	state := b.cache.state
 	ok := b.noopPossible(plan) && sum.Counts["ok"]+sum.Counts["warn"] == len(plan.Rules)
 	if !ok {
-		state.Delete(noopID)
+		state.Delete(noopID(plan))
 		return
 	}
 	rec := cache.Record{Status: "ok", Findings: warned, Created: time.Now()}
@@ -217,5 +230,5 @@ func (b *builder) saveNoop(plan *Plan, sum *Summary, warned []string) {
 			rec.Discovered = append(rec.Discovered, e.Record.Discovered...)
 		}
 	}
-	state.Set(noopID, cache.Entry{Key: b.noopKey(plan), Record: rec})
+	state.Set(noopID(plan), cache.Entry{Key: b.noopKey(plan), Record: rec})
 }
