@@ -250,25 +250,13 @@ func (s *State) Key(id string) (Digest, bool) {
 
 // Get returns the entry of rule id. An entry that does not decode is
 // reported as absent. The caller owns the returned Entry.
-func (s *State) Get(id string) (Entry, bool) {
-	s.mu.Lock()
-	slot, ok := s.rules[id]
-	s.mu.Unlock()
-	if !ok {
-		return Entry{}, false
-	}
-	e := Entry{Key: slot.key}
-	d := decoder{b: slot.body}
-	e.Record.decodeBody(&d)
-	if d.done() != nil {
-		return Entry{}, false
-	}
-	return e, true
-}
+func (s *State) Get(id string) (Entry, bool) { return s.entry(id, true) }
 
 // Outcome is Get without the record's Parts, which only explaining a
 // rebuild needs: cheaper, for the up-to-date check of every rule.
-func (s *State) Outcome(id string) (Entry, bool) {
+func (s *State) Outcome(id string) (Entry, bool) { return s.entry(id, false) }
+
+func (s *State) entry(id string, parts bool) (Entry, bool) {
 	s.mu.Lock()
 	slot, ok := s.rules[id]
 	s.mu.Unlock()
@@ -277,8 +265,12 @@ func (s *State) Outcome(id string) (Entry, bool) {
 	}
 	e := Entry{Key: slot.key}
 	d := decoder{b: slot.body}
-	e.Record.decodeOutcome(&d)
-	if d.err != nil {
+	if parts {
+		e.Record.decodeBody(&d)
+		if d.done() != nil {
+			return Entry{}, false
+		}
+	} else if e.Record.decodeOutcome(&d); d.err != nil {
 		return Entry{}, false
 	}
 	return e, true
