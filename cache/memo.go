@@ -64,32 +64,19 @@ func (m *Memo) Len() int {
 // otherwise it hashes the file and memoises the result unless the file is
 // too recent to trust (see RacyMargin) or changed while being hashed.
 func (m *Memo) Digest(path string) (Digest, error) {
-	d, _, err := m.DigestTrusted(path)
-	return d, err
-}
-
-// DigestTrusted is Digest that also reports whether the memo now holds a
-// trusted digest for the file: false when it had to hash a file changed
-// too recently to memoise (see RacyMargin).
-func (m *Memo) DigestTrusted(path string) (d Digest, trusted bool, err error) {
 	st, regular, err := statPath(path)
 	if err != nil {
 		m.forget(path)
-		return Digest{}, false, err
+		return Digest{}, err
 	}
 	if !regular {
 		m.forget(path)
-		return Digest{}, false, fmt.Errorf("%s: not a regular file", path)
+		return Digest{}, fmt.Errorf("%s: not a regular file", path)
 	}
 	if d, ok := m.lookup(path, st); ok {
-		return d, true, nil
+		return d, nil
 	}
-	d, err = m.hash(path)
-	if err != nil {
-		return Digest{}, false, err
-	}
-	_, trusted = m.lookup(path, st)
-	return d, trusted, nil
+	return m.hash(path)
 }
 
 // Unchanged reports whether path still has the stat of its memoised
