@@ -166,18 +166,11 @@ func (s *session) onHangup(ctx context.Context) (context.Context, func()) {
 // newSession finds the workspace, locks it and starts watching (nothing
 // yet: load sets the directories).
 func (a *app) newSession(args []string, f watchFlags) (*session, error) {
-	dir, err := a.workDir()
+	root, cwd, err := a.findWorkspace()
 	if err != nil {
 		return nil, err
 	}
-	root, err := starlark.FindRoot(dir)
-	if err != nil {
-		return nil, failed(exitUsage, "%v", err)
-	}
-	w, err := a.locate(root, dir)
-	if err != nil {
-		return nil, err
-	}
+	w := &workspace{root: root, cwdPkg: cwd}
 	set, err := a.setValues()
 	if err != nil {
 		return nil, err
@@ -213,20 +206,6 @@ func (a *app) newSession(args []string, f watchFlags) (*session, error) {
 func (s *session) close() {
 	s.watcher.Close()
 	s.cache.Close()
-}
-
-// locate returns the workspace at root as seen from dir, not loaded yet.
-func (a *app) locate(root, dir string) (*workspace, error) {
-	abs, _ := filepath.Abs(dir)
-	rel, err := filepath.Rel(root, abs)
-	if err != nil {
-		return nil, failed(exitUsage, "%v", err)
-	}
-	cwd := filepath.ToSlash(rel)
-	if cwd == "." {
-		cwd = ""
-	}
-	return &workspace{root: root, cwdPkg: cwd}, nil
 }
 
 // load evaluates the BUILD files and selects the targets. A BUILD error is
