@@ -66,7 +66,9 @@ func benchNoop(b *testing.B, statOnly bool) {
 				}
 				defer c.Close()
 				if !statOnly {
-					c.state.Delete(noopID(&Plan{Rules: g.Targets}))
+					b := &builder{opts: opts}
+					id, _ := b.stamp(&Plan{Rules: g.Targets})
+					c.state.Delete(id)
 				}
 				opts.Cache = c
 				sum, err := Run(context.Background(), opts)

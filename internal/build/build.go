@@ -183,6 +183,9 @@ type builder struct {
 	// clean are the rules the stat-only check found no change reaches
 	// (see noop.go); they are settled from their state entries.
 	clean map[*graph.Target]bool
+	// stampID and stampKey identify the plan's no-op stamp (noop.go).
+	stampID  string
+	stampKey cache.Digest
 }
 
 // ruleResult is what a rule's task returns as its value.

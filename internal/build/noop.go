@@ -30,32 +30,29 @@ import (
 // noopPrefix starts the state ids of no-op stamps; no label starts so.
 const noopPrefix = "!noop "
 
-// noopID returns the state id of the plan's stamp.
-func noopID(plan *Plan) string {
-	kb := cache.NewKeyBuilder()
-	for _, t := range plan.Rules {
-		kb.Command(t.Label.String())
-	}
-	key, _ := kb.Sum()
-	return noopPrefix + key.String()[:16]
-}
-
-// noopKey digests what, besides files, decides that the plan is up to date.
-func (b *builder) noopKey(plan *Plan) cache.Digest {
-	kb := cache.NewKeyBuilder()
-	kb.Command(string(b.opts.GraphSum))
-	for _, t := range plan.Rules {
-		kb.Command(t.Label.String())
-		for _, name := range t.EnvPassthrough {
-			v, ok := b.opts.HostEnv(name)
-			if !ok {
-				v = unsetMarker
+// stamp returns, computed once per build, the state id of the plan's
+// stamp (from its rules' labels) and the key it must have (also from the
+// graph and the passed-through values).
+func (b *builder) stamp(plan *Plan) (id string, key cache.Digest) {
+	if b.stampID == "" {
+		labels, all := cache.NewKeyBuilder(), cache.NewKeyBuilder()
+		all.Command(string(b.opts.GraphSum))
+		for _, t := range plan.Rules {
+			labels.Command(t.Label.String())
+			for _, name := range t.EnvPassthrough {
+				v, ok := b.opts.HostEnv(name)
+				if !ok {
+					v = unsetMarker
+				}
+				all.Command(t.Label.String() + " " + name + "=" + v)
 			}
-			kb.Command(name + "=" + v)
 		}
+		ids, _ := labels.Sum()
+		all.Command(string(ids[:]))
+		b.stampID = noopPrefix + ids.String()[:16]
+		b.stampKey, _ = all.Sum()
 	}
-	key, _ := kb.Sum()
-	return key
+	return b.stampID, b.stampKey
 }
 
 // noopPossible reports whether the plan may be answered by the stamp.
@@ -78,8 +75,9 @@ func (b *builder) tryNoop(plan *Plan) (events []Event, ok bool) {
 	if !b.noopPossible(plan) {
 		return nil, false
 	}
-	e, found := b.cache.state.Get(noopID(plan))
-	if !found || e.Key != b.noopKey(plan) {
+	id, key := b.stamp(plan)
+	e, found := b.cache.state.Get(id)
+	if !found || e.Key != key {
 		return nil, false
 	}
 	paths := planFiles(plan, e.Record.Discovered)
@@ -216,9 +214,10 @@ func (b *builder) unreached(plan *Plan, changed map[string]bool) map[*graph.Targ
 // their current stat, so the next check finds them changed.
 func (b *builder) saveNoop(plan *Plan, sum *Summary, warned []string) {
 	state := b.cache.state
+	id, key := b.stamp(plan)
 	ok := b.noopPossible(plan) && sum.Counts["ok"]+sum.Counts["warn"] == len(plan.Rules)
 	if !ok {
-		state.Delete(noopID(plan))
+		state.Delete(id)
 		return
 	}
 	rec := cache.Record{Status: "ok", Findings: warned, Created: time.Now()}
@@ -230,5 +229,5 @@ func (b *builder) saveNoop(plan *Plan, sum *Summary, warned []string) {
 			rec.Discovered = append(rec.Discovered, e.Record.Discovered...)
 		}
 	}
-	state.Set(noopID(plan), cache.Entry{Key: b.noopKey(plan), Record: rec})
+	state.Set(id, cache.Entry{Key: key, Record: rec})
 }
