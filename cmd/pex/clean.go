@@ -26,12 +26,12 @@ The shared content-addressed store is left alone: see 'pex cache gc'.`,
 			if err != nil {
 				return err
 			}
-			sel, err := w.selectTargets(args)
+			ts, err := w.matching(args)
 			if err != nil {
 				return err
 			}
 			removed := 0
-			for _, t := range append(sel.targets, sel.services...) {
+			for _, t := range ts {
 				for _, out := range t.OutFiles {
 					err := os.Remove(filepath.Join(w.root, filepath.FromSlash(out)))
 					switch {

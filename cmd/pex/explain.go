@@ -23,12 +23,9 @@ that changed since it last ran (like ninja -d explain). Nothing is run.`,
 			if err != nil {
 				return err
 			}
-			sel, err := w.selectTargets(args)
+			t, err := w.selectOne(args[0], "explain")
 			if err != nil {
 				return err
-			}
-			if len(sel.targets)+len(sel.services) != 1 {
-				return failed(exitUsage, "explain takes one target; %q names %d", args[0], len(sel.targets))
 			}
 			c, err := build.OpenCache(w.root, build.CacheOptions{ReadOnly: true})
 			if err != nil {
@@ -37,7 +34,7 @@ that changed since it last ran (like ninja -d explain). Nothing is run.`,
 			defer c.Close()
 			var events []build.Event
 			_, err = build.Run(cmd.Context(), build.Options{
-				Root: w.root, Graph: w.graph, Selected: sel.targets, Jobs: 1,
+				Root: w.root, Graph: w.graph, Selected: []*graph.Target{t}, Jobs: 1,
 				DryRun: true, KeepGoing: true, Cache: c,
 				OnEvent: func(ev build.Event) {
 					if ev.Event == build.EventRule {
@@ -48,7 +45,7 @@ that changed since it last ran (like ninja -d explain). Nothing is run.`,
 			if err != nil {
 				return failed(exitUsage, "%v", err)
 			}
-			a.printExplanation(events, sel.targets[0])
+			a.printExplanation(events, t)
 			return nil
 		},
 	}

@@ -61,7 +61,7 @@ func (a *app) run(ctx context.Context, pattern string, args []string, grace time
 	if err != nil {
 		return err
 	}
-	t, err := w.selectOne(pattern)
+	t, err := w.selectOne(pattern, "run")
 	if err != nil {
 		return err
 	}
@@ -73,36 +73,6 @@ func (a *app) run(ctx context.Context, pattern string, args []string, grace time
 		return err
 	}
 	return a.foreground(cmd, grace)
-}
-
-// selectOne returns the one rule pattern selects.
-func (w *workspace) selectOne(pattern string) (*graph.Target, error) {
-	p, err := graph.ParsePattern(pattern, w.cwdPkg)
-	if err != nil {
-		return nil, failed(exitUsage, "%v", err)
-	}
-	ts, err := w.graph.Select([]graph.Pattern{p})
-	if err != nil {
-		return nil, failed(exitUsage, "%v", err)
-	}
-	if len(ts) != 1 {
-		var names []string
-		for _, t := range ts {
-			names = append(names, t.Label.String())
-		}
-		if len(names) > 5 {
-			names = append(names[:5], "...")
-		}
-		return nil, failed(exitUsage, "pex run takes one rule; %q selects %d%s", pattern, len(ts), listSuffix(names))
-	}
-	return ts[0], nil
-}
-
-func listSuffix(names []string) string {
-	if len(names) == 0 {
-		return ""
-	}
-	return ": " + strings.Join(names, " ")
 }
 
 // buildForRun builds t's dependencies and returns its command, prepared

@@ -82,9 +82,9 @@ type selection struct {
 	services []*graph.Target // named explicitly; only their needs are built
 }
 
-// selectTargets parses patterns (default: everything at and below the
-// current directory) and returns the rules they select.
-func (w *workspace) selectTargets(args []string) (*selection, error) {
+// patterns parses the command line's patterns; none means everything at
+// and below the current directory.
+func (w *workspace) patterns(args []string) ([]graph.Pattern, error) {
 	if len(args) == 0 {
 		if w.cwdPkg == "" {
 			args = []string{"//..."}
@@ -99,6 +99,15 @@ func (w *workspace) selectTargets(args []string) (*selection, error) {
 			return nil, failed(exitUsage, "%v", err)
 		}
 		pats = append(pats, p)
+	}
+	return pats, nil
+}
+
+// selectTargets returns the rules the patterns select.
+func (w *workspace) selectTargets(args []string) (*selection, error) {
+	pats, err := w.patterns(args)
+	if err != nil {
+		return nil, err
 	}
 	ts, err := w.graph.Select(pats)
 	if err != nil {
@@ -130,4 +139,56 @@ func pronoun(n int) string {
 		return "it"
 	}
 	return "they"
+}
+
+// matching returns every rule the patterns match, manual and service rules
+// included (for pex clean, which must not leave their outputs behind).
+func (w *workspace) matching(args []string) ([]*graph.Target, error) {
+	pats, err := w.patterns(args)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := w.graph.Select(pats); err != nil {
+		return nil, failed(exitUsage, "%v", err) // what names nothing
+	}
+	var ts []*graph.Target
+	for _, t := range w.graph.Targets {
+		for _, p := range pats {
+			if p.Match(t.Label) {
+				ts = append(ts, t)
+				break
+			}
+		}
+	}
+	return ts, nil
+}
+
+// selectOne returns the one rule pattern selects.
+func (w *workspace) selectOne(pattern, command string) (*graph.Target, error) {
+	p, err := graph.ParsePattern(pattern, w.cwdPkg)
+	if err != nil {
+		return nil, failed(exitUsage, "%v", err)
+	}
+	ts, err := w.graph.Select([]graph.Pattern{p})
+	if err != nil {
+		return nil, failed(exitUsage, "%v", err)
+	}
+	if len(ts) != 1 {
+		var names []string
+		for _, t := range ts {
+			names = append(names, t.Label.String())
+		}
+		if len(names) > 5 {
+			names = append(names[:5], "...")
+		}
+		return nil, failed(exitUsage, "pex %s takes one rule; %q selects %d%s", command, pattern, len(ts), listSuffix(names))
+	}
+	return ts[0], nil
+}
+
+func listSuffix(names []string) string {
+	if len(names) == 0 {
+		return ""
+	}
+	return ": " + strings.Join(names, " ")
 }
