@@ -16,7 +16,7 @@ const starterWorkspace = `# pex.star: workspace-wide settings. This file marks t
 `
 
 const starterBuild = `# BUILD: the rules of this directory. Build them with "pex build".
-# Reference: https://github.com/pex-build/pex#the-build-language
+# The language: README.md, "The BUILD language", in pex's sources.
 
 rule(
     name = "hello",
