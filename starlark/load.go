@@ -67,6 +67,8 @@ type Result struct {
 	// GraphSum identifies the rules' definitions (set by LoadCached): a
 	// digest of the encoded graph.
 	GraphSum []byte
+
+	snap *savedSnapshot // the snapshot behind it, if any (snapshot.go)
 }
 
 // FindRoot returns the workspace root for dir: the nearest ancestor of dir

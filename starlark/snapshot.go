@@ -26,6 +26,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pex-build/pex/graph"
@@ -144,6 +146,7 @@ func readSnapshot(root, path string, header []byte) *Result {
 	res.Graph = g
 	res.FromSnapshot = true
 	res.GraphSum = graphSum(encoded)
+	res.snap = &savedSnapshot{root: root, path: path, header: header, encoded: encoded, stamps: stamps}
 	return res
 }
 
@@ -190,6 +193,12 @@ func writeSnapshot(root, path string, header []byte, res *Result, encoded []byte
 	for _, p := range res.GlobDirs {
 		stamps = append(stamps, dirStamp(root, res.Graph, p, stampGlob, trusted))
 	}
+	if writeAtomic(path, encodeSnapshot(header, stamps, res, encoded)) == nil {
+		res.snap = &savedSnapshot{root: root, path: path, header: header, encoded: encoded, stamps: stamps}
+	}
+}
+
+func encodeSnapshot(header []byte, stamps []stamp, res *Result, encoded []byte) []byte {
 	var e snapEncoder
 	e.b = append(e.b, snapshotMagic...)
 	e.uint(snapshotVersion)
@@ -210,7 +219,82 @@ func writeSnapshot(root, path string, header []byte, res *Result, encoded []byte
 	}
 	e.bytes(encoded)
 	e.b = binary.LittleEndian.AppendUint32(e.b, crc32.Checksum(e.b, crcTable))
-	_ = writeAtomic(path, e.b)
+	return e.b
+}
+
+// savedSnapshot is what a Result remembers of the snapshot behind it.
+type savedSnapshot struct {
+	root, path string
+	header     []byte
+	encoded    []byte
+	stamps     []stamp
+}
+
+// Inputs returns the workspace-relative paths whose stats vouch for the
+// evaluation: every Starlark file it read or looked for, and every
+// directory the package walk or a glob listed. See Holds.
+func (r *Result) Inputs() []string {
+	if r.snap == nil {
+		return nil
+	}
+	paths := make([]string, 0, len(r.snap.stamps))
+	seen := make(map[string]bool, len(r.snap.stamps))
+	for _, st := range r.snap.stamps {
+		if !seen[st.path] {
+			seen[st.path] = true
+			paths = append(paths, st.path)
+		}
+	}
+	return paths
+}
+
+// Holds reports whether the evaluation still holds now: every Starlark
+// file has the stat it had and every listed directory the same entries,
+// read again where the directory's times moved (rules writing outputs
+// there move them). Directories confirmed that way are saved with their
+// new times, so that later loads need not read them again. It is false
+// for a Result that no snapshot stands behind.
+//
+// A caller that records the stats of Inputs to vouch for the evaluation
+// later must take them before calling Holds: a change between the two
+// then shows as a different stat.
+func (r *Result) Holds() bool {
+	s := r.snap
+	if s == nil {
+		return false
+	}
+	trusted := now().Add(-racyMargin).UnixNano()
+	fresh := make([]stamp, len(s.stamps))
+	const workers = 4
+	var wg sync.WaitGroup
+	var bad atomic.Bool
+	var moved atomic.Bool
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(s.stamps) && !bad.Load(); i += workers {
+				st, ok := restamp(s.root, r.Graph, s.stamps[i], trusted)
+				if !ok {
+					bad.Store(true)
+					return
+				}
+				if st != s.stamps[i] {
+					moved.Store(true)
+				}
+				fresh[i] = st
+			}
+		}()
+	}
+	wg.Wait()
+	if bad.Load() {
+		return false
+	}
+	if moved.Load() {
+		s.stamps = fresh
+		_ = writeAtomic(s.path, encodeSnapshot(s.header, fresh, r, s.encoded))
+	}
+	return true
 }
 
 // dirStamp stamps a directory. When it changed too recently for its mtime

@@ -102,3 +102,56 @@ func TestLoadCachedSkipsRacySnapshot(t *testing.T) {
 		t.Fatal("a snapshot of files changed just now was saved")
 	}
 }
+
+func TestHoldsSeesListingsNotOutputs(t *testing.T) {
+	root := t.TempDir()
+	for rel, content := range map[string]string{
+		"pex.star":    "",
+		"lib/BUILD":   `rule(name = "l", srcs = glob(["*.c"]), outs = ["l.out"], cmd = "cat $SRCS > $OUT")`,
+		"lib/a.c":     "",
+		"lib/keep.md": "",
+	} {
+		p := filepath.Join(root, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o777); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o666); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snap := filepath.Join(root, ".pex", "graph")
+	age(t, root)
+	res, err := LoadCached(context.Background(), Options{Root: root}, snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(res.Inputs(), "lib") || !slices.Contains(res.Inputs(), "lib/BUILD") {
+		t.Fatalf("Inputs = %v, want the BUILD file and the globbed directory", res.Inputs())
+	}
+	if !res.Holds() {
+		t.Fatal("an unchanged workspace does not hold")
+	}
+	// An output written where a glob looked moves the directory's times
+	// but not what the glob sees.
+	if err := os.WriteFile(filepath.Join(root, "lib", "l.out"), nil, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	age(t, root)
+	if !res.Holds() {
+		t.Fatal("an output written in a globbed directory broke the evaluation")
+	}
+	if again, err := LoadCached(context.Background(), Options{Root: root}, snap); err != nil || !again.FromSnapshot {
+		t.Fatalf("the snapshot saved by Holds was not reused: %v", err)
+	}
+	// A new file the glob matches does.
+	if err := os.WriteFile(filepath.Join(root, "lib", "b.c"), nil, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if res.Holds() {
+		t.Fatal("a new globbed file did not break the evaluation")
+	}
+	// A Result with no snapshot behind it never holds.
+	if (&Result{}).Holds() || (&Result{}).Inputs() != nil {
+		t.Fatal("a Result without a snapshot holds")
+	}
+}

@@ -39,18 +39,34 @@ func takeStamp(root string, g *graph.Graph, rel string, kind byte) stamp {
 // directory whose mtime or ctime moved (rules writing outputs there do
 // that), it compares the listing digest, which leaves outputs out.
 func stampValid(root string, g *graph.Graph, want stamp) bool {
-	abs := filepath.Join(root, filepath.FromSlash(want.path))
+	_, ok := restamp(root, g, want, 0)
+	return ok
+}
+
+// restamp checks that the path still matches its stamp, as stampValid
+// does, and returns the stamp with a directory's current times when only
+// they moved (left out when too recent to trust, as dirStamp does).
+func restamp(root string, g *graph.Graph, want stamp, trusted int64) (stamp, bool) {
 	if want.kind == stampFile {
-		return takeStamp(root, g, want.path, want.kind) == want
+		return want, takeStamp(root, g, want.path, want.kind) == want
 	}
+	abs := filepath.Join(root, filepath.FromSlash(want.path))
 	var s syscall.Stat_t
 	if err := syscall.Stat(abs, &s); err != nil {
-		return want == stamp{path: want.path, kind: want.kind}
+		return want, want == stamp{path: want.path, kind: want.kind}
 	}
-	if s.Mtim.Sec*1e9+s.Mtim.Nsec == want.mtime && s.Ctim.Sec*1e9+s.Ctim.Nsec == want.ctime {
-		return true
+	mtime, ctime := s.Mtim.Sec*1e9+s.Mtim.Nsec, s.Ctim.Sec*1e9+s.Ctim.Nsec
+	if mtime == want.mtime && ctime == want.ctime {
+		return want, true
 	}
-	return int64(listingDigest(abs, g, want.path, want.kind)) == want.size
+	if int64(listingDigest(abs, g, want.path, want.kind)) != want.size {
+		return want, false
+	}
+	if mtime > trusted || ctime > trusted {
+		mtime, ctime = -1, -1
+	}
+	want.mtime, want.ctime = mtime, ctime
+	return want, true
 }
 
 // listingDigest digests what matters of a directory's listing: for the

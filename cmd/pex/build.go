@@ -4,6 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+
+	"github.com/pex-build/pex/cache"
 
 	"github.com/spf13/cobra"
 
@@ -35,6 +41,17 @@ func (a *app) build(ctx context.Context, args []string, filter func(*selection) 
 	root, cwd, err := a.findWorkspace()
 	if err != nil {
 		return nil, err
+	}
+	tty := !a.json && a.stdout == os.Stdout && status.IsTerminal(os.Stdout)
+	printer := status.New(a.stdout, status.Options{JSON: a.json, Verbose: a.verbose, TTY: tty, Color: status.WantColor(tty)})
+	proof := a.proofOptions(root, cwd, args, filter == nil)
+	if proof != nil {
+		if sum, ok := build.Answer(proof.Path, root, proof.Request, nil, printer.Event); ok {
+			if a.verbose {
+				fmt.Fprintf(a.stderr, "pex: up to date: the %d files and directories the last build depended on are unchanged\n", sum.Proven)
+			}
+			return sum, nil
+		}
 	}
 	// Lock the workspace and read its state while the BUILD files load.
 	type opened struct {
@@ -68,8 +85,14 @@ func (a *app) build(ctx context.Context, args []string, filter func(*selection) 
 	if len(sel.services) > 0 && !a.json {
 		fmt.Fprintln(a.stderr, "pex: note: "+serviceNote(sel.services))
 	}
-	tty := !a.json && a.stdout == os.Stdout && status.IsTerminal(os.Stdout)
-	printer := status.New(a.stdout, status.Options{JSON: a.json, Verbose: a.verbose, TTY: tty, Color: status.WantColor(tty)})
+	if proof != nil {
+		if len(sel.services) > 0 {
+			proof = nil // its note must be printed: no proof, and remove any
+			os.Remove(a.proofPath(root, cwd, args))
+		} else {
+			proof.Evaluation = w.evaluationStats
+		}
+	}
 	var events []build.Event
 	sum, err := build.Run(ctx, build.Options{
 		Cache:     c,
@@ -82,6 +105,7 @@ func (a *app) build(ctx context.Context, args []string, filter func(*selection) 
 		Jobs:      a.jobs,
 		KeepGoing: a.keepGoing,
 		DryRun:    a.dryRun,
+		Proof:     proof,
 		OnEvent: func(ev build.Event) {
 			if ev.Event == build.EventRule && ev.Test {
 				events = append(events, ev)
@@ -112,4 +136,60 @@ func (a *app) openCache(root string) (*build.Cache, error) {
 		return nil, failed(exitUsage, "%v", err)
 	}
 	return c, nil
+}
+
+// proofOptions returns where the up-to-date proof of this request lives
+// and the request it must answer (see internal/build/proof.go), or nil
+// when the request cannot be answered by one: JSON and dry-run output and
+// --no-cache need the full build, and so does narrowing (pex test prints
+// a table of its tests).
+func (a *app) proofOptions(root, cwd string, args []string, plain bool) *build.ProofOptions {
+	if !plain || a.json || a.dryRun || a.noCache {
+		return nil
+	}
+	req := a.proofRequest(cwd, args)
+	return &build.ProofOptions{Path: proofPathFor(root, req), Request: req}
+}
+
+func (a *app) proofPath(root, cwd string, args []string) string {
+	return proofPathFor(root, a.proofRequest(cwd, args))
+}
+
+func proofPathFor(root string, req []byte) string {
+	return filepath.Join(root, ".pex", "proof", cache.HashBytes(req).String()[:16])
+}
+
+// proofRequest spells out everything besides files that a build's answer
+// depends on: the pex binary, the command and where it was run, the
+// patterns, the --set values and the host facts config() sees.
+func (a *app) proofRequest(cwd string, args []string) []byte {
+	var b strings.Builder
+	exe, err := os.Executable()
+	if err == nil {
+		fmt.Fprintf(&b, "pex %s %v\x00", exe, cache.StatFile(exe))
+	}
+	fmt.Fprintf(&b, "build\x00%s\x00%s/%s/%d\x00", cwd, runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
+	for _, arg := range args {
+		b.WriteString(arg + "\x00")
+	}
+	set := slices.Clone(a.set)
+	slices.Sort(set)
+	for _, kv := range set {
+		b.WriteString("--set " + kv + "\x00")
+	}
+	return []byte(b.String())
+}
+
+// evaluationStats stats what evaluating the workspace depended on, then
+// checks that it still holds, for an up-to-date proof.
+func (w *workspace) evaluationStats() ([]cache.ProofFile, bool) {
+	paths := w.res.Inputs()
+	if paths == nil {
+		return nil, false
+	}
+	files := make([]cache.ProofFile, len(paths))
+	for i, p := range paths {
+		files[i] = cache.ProofFile{Path: p, Stat: cache.StatFile(filepath.Join(w.root, p))}
+	}
+	return files, w.res.Holds()
 }

@@ -20,6 +20,7 @@ type workspace struct {
 	cwdPkg string // the current directory relative to the root ("" at the root)
 	graph  *graph.Graph
 	sum    []byte // identifies the graph (starlark.Result.GraphSum)
+	res    *starlark.Result
 }
 
 func (a *app) load(ctx context.Context) (*workspace, error) {
@@ -65,7 +66,7 @@ func (a *app) loadAt(ctx context.Context, root, cwd string) (*workspace, error) 
 		return nil, loadError(err)
 	}
 	g := res.Graph
-	return &workspace{root: root, cwdPkg: cwd, graph: g, sum: res.GraphSum}, nil
+	return &workspace{root: root, cwdPkg: cwd, graph: g, sum: res.GraphSum, res: res}, nil
 }
 
 // loadError maps an error from loading BUILD files to exit status 2.

@@ -39,6 +39,9 @@ type Options struct {
 	HostEnv func(string) (string, bool)
 	// OnEvent receives every event, from one goroutine, in order.
 	OnEvent func(Event)
+	// Proof, if set, asks for an up-to-date proof when the build ends
+	// with every rule up to date (proof.go).
+	Proof *ProofOptions
 }
 
 // Event kinds.
@@ -80,6 +83,9 @@ type Summary struct {
 	Duration time.Duration
 	Failed   bool // a rule failed or timed out
 	Canceled bool // interrupted
+	// Proven is, for a build answered from an up-to-date proof (see
+	// Answer), the number of paths found unchanged; zero otherwise.
+	Proven int
 }
 
 // Run builds the selected rules and what they need. Errors found before
@@ -108,7 +114,9 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 	}
 	b := &builder{opts: opts, cache: opts.Cache, keys: newKeys(opts.Cache, opts.HostEnv)}
 	if events, ok := b.tryNoop(plan); ok {
-		return b.replayNoop(start, events), nil
+		sum := b.replayNoop(start, events)
+		b.saveProof(plan, sum)
+		return sum, nil
 	}
 	if b.tmp, err = scratchDir(opts.Root); err != nil {
 		return nil, err
@@ -156,6 +164,7 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 	if !opts.DryRun {
 		b.saveStats(start, sum)
 		b.saveNoop(plan, sum, warned)
+		b.saveProof(plan, sum)
 	}
 	ok := !sum.Failed && !sum.Canceled
 	opts.OnEvent(Event{Event: EventBuildFinished, Counts: sum.Counts, OK: &ok,
