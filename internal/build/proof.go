@@ -154,21 +154,23 @@ func Answer(path, root string, request []byte, hostEnv func(string) (string, boo
 	if !ok {
 		return nil, false
 	}
-	var lines []string
-	if len(payload) > 0 {
-		lines = strings.Split(strings.TrimSuffix(string(payload), "\n"), "\n")
-	}
-	events := make([]Event, 0, len(lines))
-	for _, line := range lines {
-		fields := strings.Split(line, "\x00")
-		if len(fields) < 2 || fields[0] == "" {
+	rest := string(payload)
+	events := make([]Event, 0, strings.Count(rest, "\n"))
+	for rest != "" {
+		var line string
+		line, rest, _ = strings.Cut(rest, "\n")
+		label, fields, _ := strings.Cut(line, "\x00")
+		flag, findings, some := strings.Cut(fields, "\x00")
+		ev := Event{Event: EventRule, Label: label, Status: "ok", Cache: "hit"}
+		switch {
+		case label == "":
 			return nil, false
-		}
-		ev := Event{Event: EventRule, Label: fields[0], Status: "ok", Cache: "hit"}
-		switch fields[1] {
-		case proofOK:
-		case proofWarn:
-			ev.Status, ev.Findings = "warn", fields[2:]
+		case flag == proofOK:
+		case flag == proofWarn:
+			ev.Status = "warn"
+			if some {
+				ev.Findings = strings.Split(findings, "\x00")
+			}
 		default:
 			return nil, false
 		}
