@@ -79,6 +79,30 @@ func (m *Memo) Digest(path string) (Digest, error) {
 	return m.hash(path)
 }
 
+// DigestStat is Digest that also returns the stat the digest belongs to,
+// whether or not it could be memoised. It fails for a file that changed
+// while being hashed.
+func (m *Memo) DigestStat(path string) (Digest, FileStat, error) {
+	st, regular, err := statPath(path)
+	if err != nil {
+		return Digest{}, FileStat{}, err
+	}
+	if !regular {
+		return Digest{}, FileStat{}, fmt.Errorf("%s: not a regular file", path)
+	}
+	if d, ok := m.lookup(path, st); ok {
+		return d, FileStat{st: st, present: true}, nil
+	}
+	d, err := m.hash(path)
+	if err != nil {
+		return Digest{}, FileStat{}, err
+	}
+	if after, _, err := statPath(path); err != nil || after != st {
+		return Digest{}, FileStat{}, fmt.Errorf("%s changed while being hashed", path)
+	}
+	return d, FileStat{st: st, present: true}, nil
+}
+
 // Unchanged reports whether path still has the stat of its memoised
 // digest: a stat, no hashing. False when nothing is memoised for it.
 func (m *Memo) Unchanged(path string) bool {

@@ -10,13 +10,15 @@
 // with the stat it had. A later identical request is answered from the
 // payload while every one of those paths still has that stat and every
 // variable its value. Any difference sends the build down the full path,
-// which writes a new proof. Stats are only recorded when older than
-// RacyMargin, as the memo's are, so a change cannot hide inside one
-// timestamp tick.
+// which writes a new proof. A stat younger than RacyMargin cannot prove
+// a file unchanged (a change within one timestamp tick would keep it), so
+// such a file is recorded with its digest, and hashed again when its stat
+// holds: typically the few outputs the last build wrote.
 //
 // Format: "pexu", uvarint version, request, variable names, digest of
-// their values, payload, then the files (path, presence, size, mtime,
-// ctime, inode), and the CRC-32C of all of it. A damaged proof is no proof.
+// their values, payload, the number of evaluation paths, then the files
+// (path, kind, for entryVerify the digest, then size, mtime, ctime,
+// inode), and the CRC-32C of all of it. A damaged proof is no proof.
 
 package cache
 
@@ -32,7 +34,7 @@ import (
 
 const (
 	proofMagic   = "pexu"
-	proofVersion = 1
+	proofVersion = 3
 )
 
 // FileStat is a path's stat as the proof compares it. The zero value
@@ -68,10 +70,14 @@ func (m *Memo) Stat(path string) (FileStat, bool) {
 }
 
 // ProofFile is one path a proof depends on, workspace-relative (or
-// absolute, outside the workspace), with its stat.
+// absolute, outside the workspace), with its stat. A file whose stat is
+// too recent to vouch for its contents (see RacyMargin) carries its
+// digest instead: Verify says the check must hash it when its stat holds.
 type ProofFile struct {
-	Path string
-	Stat FileStat
+	Path   string
+	Stat   FileStat
+	Verify bool
+	Digest Digest
 }
 
 // Proof is an up-to-date proof; see the top of this file.
@@ -79,7 +85,27 @@ type Proof struct {
 	Request []byte   // what was asked, exactly
 	Env     []string // names of the variables the rules pass through
 	Payload []byte   // what to replay, opaque here
-	Files   []ProofFile
+	// Files are the paths the answer depends on: first Evaluation paths
+	// that evaluating the BUILD files depended on, then the rules' files.
+	Files      []ProofFile
+	Evaluation int
+}
+
+// ProofCheck is what checking a proof found.
+type ProofCheck struct {
+	// Valid says the proof was made for this request, with these
+	// variable values; the rest is only set when it is.
+	Valid bool
+	// Holds says every path still has its recorded stat: the proof
+	// answers the request.
+	Holds   bool
+	Payload []byte
+	Files   int // paths in the proof
+	// When it does not hold: EvaluationChanged says a path evaluation
+	// depended on changed, so the rules may differ. Otherwise Changed
+	// lists every path of the rules that changed.
+	EvaluationChanged bool
+	Changed           []string
 }
 
 // WriteProof writes p to path, looking the variables up with lookupEnv.
@@ -93,14 +119,20 @@ func WriteProof(path string, p *Proof, lookupEnv func(string) (string, bool)) er
 	e.strs(p.Env)
 	e.digest(envSum(p.Env, lookupEnv))
 	e.str(string(p.Payload))
+	e.uvarint(uint64(p.Evaluation))
 	e.uvarint(uint64(len(p.Files)))
 	for _, f := range p.Files {
 		e.str(f.Path)
-		if !f.Stat.present {
-			e.b = append(e.b, 0)
+		switch {
+		case !f.Stat.present:
+			e.b = append(e.b, entryMissing)
 			continue
+		case f.Verify:
+			e.b = append(e.b, entryVerify)
+			e.digest(f.Digest)
+		default:
+			e.b = append(e.b, entryPresent)
 		}
-		e.b = append(e.b, 1)
 		e.varint(f.Stat.st.size)
 		e.varint(f.Stat.st.mtime)
 		e.varint(f.Stat.st.ctime)
@@ -127,91 +159,132 @@ func WriteProof(path string, p *Proof, lookupEnv func(string) (string, bool)) er
 	return err
 }
 
-// CheckProof reads the proof at path and returns its payload and the
-// number of files it checked when it answers request: same request, same
-// variable values, and every file, resolved against root, with its
-// recorded stat. The files are statted on a few goroutines, and the check
-// stops at the first difference.
-func CheckProof(path, root string, request []byte, lookupEnv func(string) (string, bool)) ([]byte, int, bool) {
+// CheckProof reads the proof at path and checks it against request, the
+// current variable values and the stat of every path it lists, resolved
+// against root. The paths are statted on a few goroutines; the check
+// stops at the first change to an evaluation path, and otherwise lists
+// every changed path of the rules, which a build that must run anyway
+// need not stat again.
+func CheckProof(path, root string, request []byte, lookupEnv func(string) (string, bool)) ProofCheck {
 	data, err := os.ReadFile(path)
 	if err != nil || len(data) < len(proofMagic)+4 {
-		return nil, 0, false
+		return ProofCheck{}
 	}
 	body := data[:len(data)-4]
 	if checksum(body) != binary.LittleEndian.Uint32(data[len(body):]) || string(body[:len(proofMagic)]) != proofMagic {
-		return nil, 0, false
+		return ProofCheck{}
 	}
 	d := decoder{b: body[len(proofMagic):]}
 	if d.uvarint() != proofVersion || d.str() != string(request) {
-		return nil, 0, false
+		return ProofCheck{}
 	}
 	env := d.strs()
 	if d.digest() != envSum(env, lookupEnv) || d.err != nil {
-		return nil, 0, false
+		return ProofCheck{}
 	}
 	payload := []byte(d.str())
+	evaluation := d.uvarint()
 	n := d.uvarint()
-	if d.err != nil || n > uint64(len(d.b)) {
-		return nil, 0, false
+	if d.err != nil || n > uint64(len(d.b)) || evaluation > n {
+		return ProofCheck{}
 	}
 	files := make([]proofEntry, n)
 	for i := range files {
 		f := &files[i]
 		f.path = d.bytes(d.uvarint())
-		if present := d.bytes(1); len(present) == 1 && present[0] == 1 {
-			f.stat = FileStat{present: true, st: fileStat{size: d.varint(), mtime: d.varint(), ctime: d.varint()}}
-			f.stat.st.inode = d.uvarint()
+		kind := d.bytes(1)
+		if len(kind) != 1 || kind[0] == entryMissing {
+			continue
 		}
+		if kind[0] == entryVerify {
+			f.verify, f.digest = true, d.digest()
+		}
+		f.stat = FileStat{present: true, st: fileStat{size: d.varint(), mtime: d.varint(), ctime: d.varint()}}
+		f.stat.st.inode = d.uvarint()
 	}
 	if d.err != nil || len(d.b) != 0 {
-		return nil, 0, false
+		return ProofCheck{}
 	}
-	if !unchanged(root, files) {
-		return nil, 0, false
+	c := ProofCheck{Valid: true, Payload: payload, Files: len(files)}
+	if changed(root, files[:evaluation], true) != nil {
+		c.EvaluationChanged = true
+		return c
 	}
-	return payload, len(files), true
+	c.Changed = changed(root, files[evaluation:], false)
+	c.Holds = len(c.Changed) == 0
+	return c
 }
+
+// Kinds of proof entries.
+const (
+	entryMissing = iota
+	entryPresent
+	entryVerify // present, and followed by the digest to verify
+)
 
 // proofEntry is a ProofFile as read back: the path aliases the proof.
 type proofEntry struct {
-	path []byte
-	stat FileStat
+	path   []byte
+	stat   FileStat
+	verify bool
+	digest Digest
 }
 
-// unchanged stats every file on a few goroutines and reports whether all
-// still have their recorded stats. It stops at the first difference.
-func unchanged(root string, files []proofEntry) bool {
+// holds reports whether the path at buf (NUL-terminated) still matches.
+func (f *proofEntry) holds(buf []byte) bool {
+	if statProof(buf) != f.stat {
+		return false
+	}
+	if !f.verify {
+		return true
+	}
+	d, _, err := HashFile(string(buf[:len(buf)-1]))
+	return err == nil && d == f.digest
+}
+
+// changed stats every file on a few goroutines and returns those whose
+// stat differs from the recorded one, or only the first found if first.
+func changed(root string, files []proofEntry, first bool) []string {
 	workers := max(2, runtime.GOMAXPROCS(0))
-	var changed atomic.Bool
+	var stop atomic.Bool
 	var wg sync.WaitGroup
 	const chunk = 256
 	var next atomic.Int64
-	for range workers {
+	found := make([][]string, workers)
+	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			buf := make([]byte, 0, len(root)+256)
-			for !changed.Load() {
+			for !stop.Load() {
 				start := int(next.Add(chunk)) - chunk
 				if start >= len(files) {
 					return
 				}
-				for _, f := range files[start:min(start+chunk, len(files))] {
+				for i := start; i < min(start+chunk, len(files)); i++ {
+					f := &files[i]
 					buf = buf[:0]
 					if len(f.path) == 0 || f.path[0] != '/' {
 						buf = append(append(buf, root...), '/')
 					}
 					buf = append(append(buf, f.path...), 0)
-					if statProof(buf) != f.stat {
-						changed.Store(true)
-						return
+					if !f.holds(buf) {
+						found[w] = append(found[w], string(f.path))
+						if first {
+							stop.Store(true)
+							return
+						}
 					}
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	return !changed.Load()
+	var all []string
+	for _, ps := range found {
+		all = append(all, ps...)
+	}
+	return all
 }
 
 // envSum digests the values of the named variables, telling unset from

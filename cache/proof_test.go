@@ -3,6 +3,7 @@ package cache
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
@@ -22,11 +23,11 @@ func proofFixture(t *testing.T, env map[string]string) (root, path string, looku
 	}
 	lookup = func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	var files []ProofFile
-	for _, p := range []string{"a.txt", "sub/b.txt", "sub", "missing.star"} {
+	for _, p := range []string{"sub", "missing.star", "a.txt", "sub/b.txt"} {
 		files = append(files, ProofFile{Path: p, Stat: StatFile(filepath.Join(root, p))})
 	}
 	path = filepath.Join(root, ".pex", "proof", "x")
-	p := &Proof{Request: []byte("build //..."), Env: []string{"CC"}, Payload: []byte("rules"), Files: files}
+	p := &Proof{Request: []byte("build //..."), Env: []string{"CC"}, Payload: []byte("rules"), Files: files, Evaluation: 2}
 	if err := WriteProof(path, p, lookup); err != nil {
 		t.Fatal(err)
 	}
@@ -35,48 +36,56 @@ func proofFixture(t *testing.T, env map[string]string) (root, path string, looku
 
 func TestProofHoldsWhileNothingChanged(t *testing.T) {
 	root, path, lookup := proofFixture(t, map[string]string{"CC": "gcc"})
-	payload, n, ok := CheckProof(path, root, []byte("build //..."), lookup)
-	if !ok || string(payload) != "rules" || n != 4 {
-		t.Fatalf("CheckProof = %q, %d, %v; want the payload of 4 files", payload, n, ok)
+	c := CheckProof(path, root, []byte("build //..."), lookup)
+	if !c.Valid || !c.Holds || string(c.Payload) != "rules" || c.Files != 4 || c.Changed != nil {
+		t.Fatalf("CheckProof = %+v; want it to hold, with the payload, over 4 files", c)
 	}
 }
 
 func TestProofFailsOnAnyChange(t *testing.T) {
 	later := time.Now().Add(time.Minute)
-	for name, change := range map[string]func(root string, env map[string]string) []byte{
-		"other request":  func(string, map[string]string) []byte { return []byte("build //a") },
-		"variable value": func(_ string, env map[string]string) []byte { env["CC"] = "clang"; return nil },
-		"variable unset": func(_ string, env map[string]string) []byte { delete(env, "CC"); return nil },
-		"file edited": func(root string, _ map[string]string) []byte {
+	for name, tc := range map[string]struct {
+		change func(root string, env map[string]string) []byte
+		want   ProofCheck // Valid, EvaluationChanged and Changed
+	}{
+		"other request":  {func(string, map[string]string) []byte { return []byte("build //a") }, ProofCheck{}},
+		"variable value": {func(_ string, env map[string]string) []byte { env["CC"] = "clang"; return nil }, ProofCheck{}},
+		"variable unset": {func(_ string, env map[string]string) []byte { delete(env, "CC"); return nil }, ProofCheck{}},
+		"file edited": {func(root string, _ map[string]string) []byte {
 			writeFile(t, filepath.Join(root, "a.txt"), []byte("A"))
 			return nil
-		},
-		"file touched": func(root string, _ map[string]string) []byte {
+		}, ProofCheck{Valid: true, Changed: []string{"a.txt"}}},
+		"file touched": {func(root string, _ map[string]string) []byte {
 			_ = os.Chtimes(filepath.Join(root, "a.txt"), later, later)
 			return nil
-		},
-		"file removed": func(root string, _ map[string]string) []byte {
+		}, ProofCheck{Valid: true, Changed: []string{"a.txt"}}},
+		"file removed": {func(root string, _ map[string]string) []byte {
 			os.Remove(filepath.Join(root, "sub", "b.txt"))
 			return nil
-		},
-		"missing appears": func(root string, _ map[string]string) []byte {
+		}, ProofCheck{Valid: true, EvaluationChanged: true}}, // sub's listing changed too
+		"missing appears": {func(root string, _ map[string]string) []byte {
 			writeFile(t, filepath.Join(root, "missing.star"), nil)
 			return nil
-		},
-		"dir gains entry": func(root string, _ map[string]string) []byte {
+		}, ProofCheck{Valid: true, EvaluationChanged: true}},
+		"dir gains entry": {func(root string, _ map[string]string) []byte {
 			writeFile(t, filepath.Join(root, "sub", "c.txt"), nil)
 			return nil
-		},
+		}, ProofCheck{Valid: true, EvaluationChanged: true}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			env := map[string]string{"CC": "gcc"}
 			root, path, lookup := proofFixture(t, env)
-			req := change(root, env)
+			req := tc.change(root, env)
 			if req == nil {
 				req = []byte("build //...")
 			}
-			if _, _, ok := CheckProof(path, root, req, lookup); ok {
-				t.Error("the proof still held")
+			c := CheckProof(path, root, req, lookup)
+			if c.Holds {
+				t.Fatal("the proof still held")
+			}
+			if c.Valid != tc.want.Valid || c.EvaluationChanged != tc.want.EvaluationChanged || !slices.Equal(c.Changed, tc.want.Changed) {
+				t.Errorf("CheckProof = valid %v, evaluation changed %v, changed %v; want %v, %v, %v",
+					c.Valid, c.EvaluationChanged, c.Changed, tc.want.Valid, tc.want.EvaluationChanged, tc.want.Changed)
 			}
 		})
 	}
@@ -92,13 +101,13 @@ func TestDamagedProofDoesNotHold(t *testing.T) {
 		bad := append([]byte(nil), data...)
 		bad[i] ^= 0x40
 		writeFile(t, path, bad)
-		if _, _, ok := CheckProof(path, root, []byte("build //..."), lookup); ok {
-			t.Fatalf("a proof with byte %d flipped held", i)
+		if c := CheckProof(path, root, []byte("build //..."), lookup); c.Valid || c.Holds {
+			t.Fatalf("a proof with byte %d flipped was taken", i)
 		}
 	}
 	writeFile(t, path, data[:len(data)/2])
-	if _, _, ok := CheckProof(path, root, []byte("build //..."), lookup); ok {
-		t.Fatal("a truncated proof held")
+	if c := CheckProof(path, root, []byte("build //..."), lookup); c.Valid || c.Holds {
+		t.Fatal("a truncated proof was taken")
 	}
 }
 
@@ -114,5 +123,32 @@ func TestRecentStatCannotVouch(t *testing.T) {
 	}
 	if StatFile(filepath.Join(root, "missing")).Recent(time.Now()) {
 		t.Error("a missing file is recent")
+	}
+}
+
+// A file too recent for its stat to vouch for it is hashed when its stat
+// holds: a change within one timestamp tick is still caught.
+func TestProofVerifiesRecentFilesByDigest(t *testing.T) {
+	root := t.TempDir()
+	p := filepath.Join(root, "out.txt")
+	writeFile(t, p, []byte("fresh"))
+	lookup := func(string) (string, bool) { return "", false }
+	d, st, err := NewMemo().DigestStat(p)
+	if err != nil || d != HashString("fresh") {
+		t.Fatalf("DigestStat = %v, %v", d, err)
+	}
+	for _, tc := range []struct {
+		digest Digest
+		holds  bool
+	}{{d, true}, {HashString("what the last build wrote"), false}} {
+		path := filepath.Join(root, ".pex", "proof", "x")
+		files := []ProofFile{{Path: "out.txt", Stat: st, Verify: true, Digest: tc.digest}}
+		if err := WriteProof(path, &Proof{Request: []byte("r"), Files: files}, lookup); err != nil {
+			t.Fatal(err)
+		}
+		c := CheckProof(path, root, []byte("r"), lookup)
+		if c.Holds != tc.holds || (!tc.holds && !slices.Equal(c.Changed, []string{"out.txt"})) {
+			t.Errorf("recorded digest of %q: check = %+v, want holds %v", "fresh", c, tc.holds)
+		}
 	}
 }

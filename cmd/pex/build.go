@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/pex-build/pex/cache"
 
@@ -45,14 +46,19 @@ func (a *app) build(ctx context.Context, args []string, filter func(*selection) 
 	tty := !a.json && a.stdout == os.Stdout && status.IsTerminal(os.Stdout)
 	printer := status.New(a.stdout, status.Options{JSON: a.json, Verbose: a.verbose, TTY: tty, Color: status.WantColor(tty)})
 	proof := a.proofOptions(root, cwd, args, filter == nil)
+	var check cache.ProofCheck
 	if proof != nil {
-		if sum, ok := build.Answer(proof.Path, root, proof.Request, nil, printer.Event); ok {
+		var sum *build.Summary
+		if sum, check = build.Answer(proof.Path, root, proof.Request, nil, printer.Event); sum != nil {
 			if a.verbose {
 				fmt.Fprintf(a.stderr, "pex: up to date: the %d files and directories the last build depended on are unchanged\n", sum.Proven)
 			}
 			return sum, nil
 		}
 	}
+	// A valid proof whose evaluation paths all held vouches for the saved
+	// graph, and lists every file of the rules that changed.
+	known := check.Valid && !check.EvaluationChanged
 	// Lock the workspace and read its state while the BUILD files load.
 	type opened struct {
 		c   *build.Cache
@@ -63,7 +69,7 @@ func (a *app) build(ctx context.Context, args []string, filter func(*selection) 
 		c, err := a.openCache(root)
 		ch <- opened{c, err}
 	}()
-	w, err := a.loadAt(ctx, root, cwd)
+	w, err := a.loadTrusting(ctx, root, cwd, known)
 	o := <-ch
 	if o.err != nil {
 		return nil, o.err
@@ -106,6 +112,9 @@ func (a *app) build(ctx context.Context, args []string, filter func(*selection) 
 		KeepGoing: a.keepGoing,
 		DryRun:    a.dryRun,
 		Proof:     proof,
+
+		ChangedKnown: known,
+		Changed:      check.Changed,
 		OnEvent: func(ev build.Event) {
 			if ev.Event == build.EventRule && ev.Test {
 				events = append(events, ev)
@@ -181,15 +190,29 @@ func (a *app) proofRequest(cwd string, args []string) []byte {
 }
 
 // evaluationStats stats what evaluating the workspace depended on, then
-// checks that it still holds, for an up-to-date proof.
+// checks that it still holds, for an up-to-date proof. The saved
+// evaluation itself comes first: when its stat holds, a later build may
+// take it without checking the rest (see loadTrusting). A path changed
+// too recently cannot vouch for its contents, and then there is no proof.
 func (w *workspace) evaluationStats() ([]cache.ProofFile, bool) {
 	paths := w.res.Inputs()
 	if paths == nil {
 		return nil, false
 	}
-	files := make([]cache.ProofFile, len(paths))
-	for i, p := range paths {
-		files[i] = cache.ProofFile{Path: p, Stat: cache.StatFile(filepath.Join(w.root, p))}
+	files := make([]cache.ProofFile, 1, len(paths)+1)
+	now := time.Now()
+	for _, p := range paths {
+		st := cache.StatFile(filepath.Join(w.root, p))
+		if st.Recent(now) {
+			return nil, false
+		}
+		files = append(files, cache.ProofFile{Path: p, Stat: st})
 	}
-	return files, w.res.Holds()
+	if !w.res.Holds() {
+		return nil, false
+	}
+	// Holds may have saved it again, as a new file: its stat is taken after.
+	snap, _ := filepath.Rel(w.root, snapshotPath(w.root))
+	files[0] = cache.ProofFile{Path: filepath.ToSlash(snap), Stat: cache.StatFile(snapshotPath(w.root))}
+	return files, true
 }

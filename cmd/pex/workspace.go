@@ -56,12 +56,23 @@ func (a *app) findWorkspace() (root, cwd string, err error) {
 
 // loadAt evaluates the workspace at root (or reuses its snapshot).
 func (a *app) loadAt(ctx context.Context, root, cwd string) (*workspace, error) {
+	return a.loadTrusting(ctx, root, cwd, false)
+}
+
+// snapshotPath is where the evaluated workspace is saved.
+func snapshotPath(root string) string {
+	return filepath.Join(root, ".pex", "graph")
+}
+
+// loadTrusting is loadAt that, if trust, takes the saved evaluation
+// without checking what it was made from: an up-to-date proof did.
+func (a *app) loadTrusting(ctx context.Context, root, cwd string, trust bool) (*workspace, error) {
 	set, err := a.setValues()
 	if err != nil {
 		return nil, err
 	}
-	res, err := starlark.LoadCached(ctx, starlark.Options{Root: root, Set: set, Jobs: a.jobs},
-		filepath.Join(root, ".pex", "graph"))
+	res, err := starlark.LoadCached(ctx, starlark.Options{Root: root, Set: set, Jobs: a.jobs, TrustSnapshot: trust},
+		snapshotPath(root))
 	if err != nil {
 		return nil, loadError(err)
 	}

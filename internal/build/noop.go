@@ -80,8 +80,15 @@ func (b *builder) tryNoop(plan *Plan) (events []Event, ok bool) {
 	if !found || e.Key != key {
 		return nil, false
 	}
-	paths := planFiles(plan, e.Record.Discovered)
-	changed := b.changedFiles(paths)
+	var changed map[string]bool
+	if b.opts.ChangedKnown {
+		changed = make(map[string]bool, len(b.opts.Changed))
+		for _, p := range b.opts.Changed {
+			changed[p] = true
+		}
+	} else {
+		changed = b.changedFiles(planFiles(plan, e.Record.Discovered))
+	}
 	if len(changed) > 0 {
 		b.clean = b.unreached(plan, changed)
 		return nil, false

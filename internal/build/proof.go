@@ -24,8 +24,8 @@ type ProofOptions struct {
 	Path    string // where the proof lives
 	Request []byte // what was asked, exactly: a later identical request may be answered by the proof
 	// Evaluation returns the files and directories evaluating the BUILD
-	// files depended on, with their stats, or false when they cannot
-	// vouch for it.
+	// files depended on, with stats that vouch for it (none changed too
+	// recently), or false.
 	Evaluation func() ([]cache.ProofFile, bool)
 }
 
@@ -56,6 +56,7 @@ func (b *builder) writeProof(plan *Plan, sum *Summary) bool {
 	}
 	var payload strings.Builder
 	var env []string
+	var discovered []cache.Item
 	for _, t := range plan.Rules {
 		id := t.Label.String()
 		e, ok := state.Outcome(id)
@@ -76,38 +77,35 @@ func (b *builder) writeProof(plan *Plan, sum *Summary) bool {
 		}
 		payload.WriteByte('\n')
 		env = append(env, t.EnvPassthrough...)
-	}
-	slices.Sort(env)
-	env = slices.Compact(env)
-
-	var discovered []cache.Item
-	for _, t := range plan.Rules {
 		if t.Depfile != "" {
-			e, _ := state.Outcome(t.Label.String())
 			discovered = append(discovered, e.Record.Discovered...)
 		}
 	}
-	// The evaluation's stats first: Evaluation checks them after taking
-	// them, so a change in between shows as a different stat.
-	files, ok := p.Evaluation()
+	slices.Sort(env)
+	env = slices.Compact(env)
+	// The rules' files, by the stats their digests are memoised under.
+	// Those too recent to be memoised (the outputs just written, a source
+	// saved moments ago) are hashed, and carry their digests.
+	ruleFiles := planFiles(plan, discovered)
+	files := make([]cache.ProofFile, 0, len(ruleFiles)+4*len(plan.Rules)/10)
+	for _, path := range ruleFiles {
+		abs := b.cache.abs(path)
+		if st, ok := b.cache.memo.Stat(abs); ok {
+			files = append(files, cache.ProofFile{Path: path, Stat: st})
+			continue
+		}
+		d, st, err := b.cache.memo.DigestStat(abs)
+		if err != nil {
+			return false
+		}
+		files = append(files, cache.ProofFile{Path: path, Stat: st, Verify: true, Digest: d})
+	}
+	eval, ok := p.Evaluation()
 	if !ok {
 		return false
 	}
-	now := time.Now()
-	for _, f := range files {
-		if f.Stat.Recent(now) {
-			return false
-		}
-	}
-	for _, path := range planFiles(plan, discovered) {
-		st, ok := b.cache.memo.Stat(b.cache.abs(path))
-		if !ok {
-			return false
-		}
-		files = append(files, cache.ProofFile{Path: path, Stat: st})
-	}
 	err := cache.WriteProof(p.Path, &cache.Proof{Request: p.Request, Env: env,
-		Payload: []byte(payload.String()), Files: files}, b.opts.HostEnv)
+		Payload: []byte(payload.String()), Files: append(eval, files...), Evaluation: len(eval)}, b.opts.HostEnv)
 	if err != nil {
 		return false
 	}
@@ -142,19 +140,21 @@ func pruneProofs(dir string) {
 
 // Answer answers a request from the proof at path when it holds (see
 // cache/proof.go): it reports, through onEvent, a build of the proof's
-// rules all up to date, and returns its summary. It returns false,
-// having reported nothing, when the proof is missing, damaged, for
-// another request, or when any path or variable it lists changed.
-func Answer(path, root string, request []byte, hostEnv func(string) (string, bool), onEvent func(Event)) (*Summary, bool) {
+// rules all up to date, and returns its summary. Otherwise it reports
+// nothing and returns nil and what the check found: a full build can
+// trust the saved graph and skip its own stat calls when the proof was
+// valid and only the rules' files changed (Options.Changed).
+func Answer(path, root string, request []byte, hostEnv func(string) (string, bool), onEvent func(Event)) (*Summary, cache.ProofCheck) {
 	start := time.Now()
 	if hostEnv == nil {
 		hostEnv = os.LookupEnv
 	}
-	payload, files, ok := cache.CheckProof(path, root, request, hostEnv)
-	if !ok {
-		return nil, false
+	check := cache.CheckProof(path, root, request, hostEnv)
+	if !check.Holds {
+		return nil, check
 	}
-	rest := string(payload)
+	fail := cache.ProofCheck{}
+	rest := string(check.Payload)
 	events := make([]Event, 0, strings.Count(rest, "\n"))
 	for rest != "" {
 		var line string
@@ -164,7 +164,7 @@ func Answer(path, root string, request []byte, hostEnv func(string) (string, boo
 		ev := Event{Event: EventRule, Label: label, Status: "ok", Cache: "hit"}
 		switch {
 		case label == "":
-			return nil, false
+			return nil, fail
 		case flag == proofOK:
 		case flag == proofWarn:
 			ev.Status = "warn"
@@ -172,19 +172,19 @@ func Answer(path, root string, request []byte, hostEnv func(string) (string, boo
 				ev.Findings = strings.Split(findings, "\x00")
 			}
 		default:
-			return nil, false
+			return nil, fail
 		}
 		events = append(events, ev)
 	}
 	onEvent(Event{Event: EventBuildStarted, Total: len(events)})
-	sum := &Summary{Counts: map[string]int{}, Cache: map[string]int{}, Proven: files}
+	sum := &Summary{Counts: map[string]int{}, Cache: map[string]int{}, Proven: check.Files}
 	for _, ev := range events {
 		sum.count(ev)
 		onEvent(ev)
 	}
 	sum.Duration = time.Since(start)
-	ok = true
+	ok := true
 	onEvent(Event{Event: EventBuildFinished, Counts: sum.Counts, OK: &ok,
 		MS: sum.Duration.Milliseconds(), Duration: sum.Duration})
-	return sum, true
+	return sum, check
 }
