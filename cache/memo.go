@@ -168,6 +168,9 @@ func (m *Memo) set(path string, e memoEntry) {
 	}
 }
 
+// Forget drops what is memoised for path: the file is being rewritten.
+func (m *Memo) Forget(path string) { m.forget(path) }
+
 func (m *Memo) forget(path string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -27,6 +27,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,16 +43,42 @@ const (
 type FileStat struct {
 	st      fileStat
 	present bool
+	other   bool // not a regular file: a directory, typically
 }
 
 // StatFile stats path, following symbolic links; a missing path yields
 // the zero FileStat.
 func StatFile(path string) FileStat {
-	st, _, err := statPath(path)
+	st, regular, err := statPath(path)
 	if err != nil {
 		return FileStat{}
 	}
-	return FileStat{st: st, present: true}
+	return FileStat{st: st, present: true, other: !regular}
+}
+
+// ContentDigest digests what a path holds: a regular file's contents, or
+// the sorted names in a directory. It vouches for a path whose stat is
+// too recent to (see ProofFile).
+func ContentDigest(path string, st FileStat) (Digest, error) {
+	if !st.other {
+		d, _, err := HashFile(path)
+		return d, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return Digest{}, err
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return Digest{}, err
+	}
+	slices.Sort(names)
+	var b []byte
+	for _, n := range names {
+		b = append(append(b, n...), 0)
+	}
+	return HashBytes(b), nil
 }
 
 // Recent reports whether the path changed less than RacyMargin before
@@ -70,9 +97,10 @@ func (m *Memo) Stat(path string) (FileStat, bool) {
 }
 
 // ProofFile is one path a proof depends on, workspace-relative (or
-// absolute, outside the workspace), with its stat. A file whose stat is
-// too recent to vouch for its contents (see RacyMargin) carries its
-// digest instead: Verify says the check must hash it when its stat holds.
+// absolute, outside the workspace), with its stat. A path whose stat is
+// too recent to vouch for its contents (see RacyMargin) carries their
+// ContentDigest, taken after the stat: Verify says the check must digest
+// it again when its stat holds.
 type ProofFile struct {
 	Path   string
 	Stat   FileStat
@@ -127,9 +155,14 @@ func WriteProof(path string, p *Proof, lookupEnv func(string) (string, bool)) er
 		case !f.Stat.present:
 			e.b = append(e.b, entryMissing)
 			continue
+		case f.Verify && f.Stat.other:
+			e.b = append(e.b, entryVerifyOther)
+			e.digest(f.Digest)
 		case f.Verify:
 			e.b = append(e.b, entryVerify)
 			e.digest(f.Digest)
+		case f.Stat.other:
+			e.b = append(e.b, entryOther)
 		default:
 			e.b = append(e.b, entryPresent)
 		}
@@ -196,10 +229,11 @@ func CheckProof(path, root string, request []byte, lookupEnv func(string) (strin
 		if len(kind) != 1 || kind[0] == entryMissing {
 			continue
 		}
-		if kind[0] == entryVerify {
+		if kind[0] == entryVerify || kind[0] == entryVerifyOther {
 			f.verify, f.digest = true, d.digest()
 		}
-		f.stat = FileStat{present: true, st: fileStat{size: d.varint(), mtime: d.varint(), ctime: d.varint()}}
+		other := kind[0] == entryOther || kind[0] == entryVerifyOther
+		f.stat = FileStat{present: true, other: other, st: fileStat{size: d.varint(), mtime: d.varint(), ctime: d.varint()}}
 		f.stat.st.inode = d.uvarint()
 	}
 	if d.err != nil || len(d.b) != 0 {
@@ -217,9 +251,11 @@ func CheckProof(path, root string, request []byte, lookupEnv func(string) (strin
 
 // Kinds of proof entries.
 const (
-	entryMissing = iota
-	entryPresent
-	entryVerify // present, and followed by the digest to verify
+	entryMissing     = iota
+	entryPresent     // a regular file
+	entryOther       // a directory, say
+	entryVerify      // a regular file, followed by the digest to verify
+	entryVerifyOther // a directory, followed by the digest to verify
 )
 
 // proofEntry is a ProofFile as read back: the path aliases the proof.
@@ -238,7 +274,7 @@ func (f *proofEntry) holds(buf []byte) bool {
 	if !f.verify {
 		return true
 	}
-	d, _, err := HashFile(string(buf[:len(buf)-1]))
+	d, err := ContentDigest(string(buf[:len(buf)-1]), f.stat)
 	return err == nil && d == f.digest
 }
 

@@ -23,7 +23,8 @@ func statProof(path []byte) FileStat {
 			uintptr(unsafe.Pointer(&path[0])), uintptr(unsafe.Pointer(&s)), 0, 0, 0)
 		switch errno {
 		case 0:
-			return FileStat{present: true, st: fileStat{size: s.Size, mtime: s.Mtim.Nano(), inode: s.Ino, ctime: s.Ctim.Nano()}}
+			return FileStat{present: true, other: s.Mode&syscall.S_IFMT != syscall.S_IFREG,
+				st: fileStat{size: s.Size, mtime: s.Mtim.Nano(), inode: s.Ino, ctime: s.Ctim.Nano()}}
 		case syscall.EINTR:
 			continue
 		}

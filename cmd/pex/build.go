@@ -190,10 +190,12 @@ func (a *app) proofRequest(cwd string, args []string) []byte {
 }
 
 // evaluationStats stats what evaluating the workspace depended on, then
-// checks that it still holds, for an up-to-date proof. The saved
+// checks that it still holds, for an up-to-date proof. A path whose stat
+// is too recent to vouch for it (a directory a rule just wrote an output
+// in) carries the digest of its contents, taken after the stat and before
+// the check, so that a change at any moment shows later. The saved
 // evaluation itself comes first: when its stat holds, a later build may
-// take it without checking the rest (see loadTrusting). A path changed
-// too recently cannot vouch for its contents, and then there is no proof.
+// take it without checking the rest (see loadTrusting).
 func (w *workspace) evaluationStats() ([]cache.ProofFile, bool) {
 	paths := w.res.Inputs()
 	if paths == nil {
@@ -202,16 +204,22 @@ func (w *workspace) evaluationStats() ([]cache.ProofFile, bool) {
 	files := make([]cache.ProofFile, 1, len(paths)+1)
 	now := time.Now()
 	for _, p := range paths {
-		st := cache.StatFile(filepath.Join(w.root, p))
-		if st.Recent(now) {
-			return nil, false
+		abs := filepath.Join(w.root, p)
+		f := cache.ProofFile{Path: p, Stat: cache.StatFile(abs)}
+		if f.Stat.Recent(now) {
+			d, err := cache.ContentDigest(abs, f.Stat)
+			if err != nil {
+				return nil, false
+			}
+			f.Verify, f.Digest = true, d
 		}
-		files = append(files, cache.ProofFile{Path: p, Stat: st})
+		files = append(files, f)
 	}
 	if !w.res.Holds() {
 		return nil, false
 	}
-	// Holds may have saved it again, as a new file: its stat is taken after.
+	// Holds may have saved it again, as a new file: its stat is taken
+	// after, and a new file's inode tells it from the last one.
 	snap, _ := filepath.Rel(w.root, snapshotPath(w.root))
 	files[0] = cache.ProofFile{Path: filepath.ToSlash(snap), Stat: cache.StatFile(snapshotPath(w.root))}
 	return files, true

@@ -252,6 +252,9 @@ func (b *builder) ruleFunc(t *graph.Target) exec.Func {
 			rr.why = b.cache.reasons(t, key, parts)
 		}
 		o := &outcome{}
+		for _, out := range t.OutFiles {
+			b.cache.memo.Forget(b.cache.abs(out)) // the command rewrites it
+		}
 		if t.Cmd != "" {
 			c := &command{root: b.opts.Root, tmp: b.tmp, id: id, t: t, hostEnv: b.opts.HostEnv, shared: shared,
 				srcs: srcFiles(b.opts.Graph, t)}

@@ -279,6 +279,7 @@ func (c *Cache) check(t *graph.Target, key cache.Digest, dry bool, digest digest
 		if d, err := c.digest(o.Path); err == nil && d == o.Digest {
 			continue
 		}
+		c.memo.Forget(dst)
 		if err := c.store.Restore(o.Digest, dst, o.Mode); err != nil {
 			return mustRun, nil // a blob lost to gc or damage: just rebuild
 		}
