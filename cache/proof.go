@@ -113,10 +113,9 @@ type Proof struct {
 	Request []byte   // what was asked, exactly
 	Env     []string // names of the variables the rules pass through
 	Payload []byte   // what to replay, opaque here
-	// Files are the paths the answer depends on: first Evaluation paths
-	// that evaluating the BUILD files depended on, then the rules' files.
-	Files      []ProofFile
-	Evaluation int
+	// The paths the answer depends on: those evaluating the BUILD files
+	// depended on, and the rules' files.
+	Evaluation, Files []ProofFile
 }
 
 // ProofCheck is what checking a proof found.
@@ -140,36 +139,39 @@ type ProofCheck struct {
 // It replaces any older proof there atomically.
 func WriteProof(path string, p *Proof, lookupEnv func(string) (string, bool)) error {
 	var e encoder
-	e.b = make([]byte, 0, 64+len(p.Request)+len(p.Payload)+40*len(p.Files))
+	e.b = make([]byte, 0, 64+len(p.Request)+len(p.Payload)+40*(len(p.Evaluation)+len(p.Files)))
 	e.b = append(e.b, proofMagic...)
 	e.uvarint(proofVersion)
 	e.str(string(p.Request))
 	e.strs(p.Env)
 	e.digest(envSum(p.Env, lookupEnv))
 	e.str(string(p.Payload))
-	e.uvarint(uint64(p.Evaluation))
-	e.uvarint(uint64(len(p.Files)))
-	for _, f := range p.Files {
-		e.str(f.Path)
-		switch {
-		case !f.Stat.present:
-			e.b = append(e.b, entryMissing)
-			continue
-		case f.Verify && f.Stat.other:
-			e.b = append(e.b, entryVerifyOther)
-			e.digest(f.Digest)
-		case f.Verify:
-			e.b = append(e.b, entryVerify)
-			e.digest(f.Digest)
-		case f.Stat.other:
-			e.b = append(e.b, entryOther)
-		default:
-			e.b = append(e.b, entryPresent)
+	e.uvarint(uint64(len(p.Evaluation)))
+	e.uvarint(uint64(len(p.Evaluation) + len(p.Files)))
+	for _, list := range [][]ProofFile{p.Evaluation, p.Files} {
+		for i := range list {
+			f := &list[i]
+			e.str(f.Path)
+			switch {
+			case !f.Stat.present:
+				e.b = append(e.b, entryMissing)
+				continue
+			case f.Verify && f.Stat.other:
+				e.b = append(e.b, entryVerifyOther)
+				e.digest(f.Digest)
+			case f.Verify:
+				e.b = append(e.b, entryVerify)
+				e.digest(f.Digest)
+			case f.Stat.other:
+				e.b = append(e.b, entryOther)
+			default:
+				e.b = append(e.b, entryPresent)
+			}
+			e.varint(f.Stat.st.size)
+			e.varint(f.Stat.st.mtime)
+			e.varint(f.Stat.st.ctime)
+			e.uvarint(f.Stat.st.inode)
 		}
-		e.varint(f.Stat.st.size)
-		e.varint(f.Stat.st.mtime)
-		e.varint(f.Stat.st.ctime)
-		e.uvarint(f.Stat.st.inode)
 	}
 	e.b = binary.LittleEndian.AppendUint32(e.b, checksum(e.b))
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {

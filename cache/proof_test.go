@@ -27,7 +27,7 @@ func proofFixture(t *testing.T, env map[string]string) (root, path string, looku
 		files = append(files, ProofFile{Path: p, Stat: StatFile(filepath.Join(root, p))})
 	}
 	path = filepath.Join(root, ".pex", "proof", "x")
-	p := &Proof{Request: []byte("build //..."), Env: []string{"CC"}, Payload: []byte("rules"), Files: files, Evaluation: 2}
+	p := &Proof{Request: []byte("build //..."), Env: []string{"CC"}, Payload: []byte("rules"), Evaluation: files[:2], Files: files[2:]}
 	if err := WriteProof(path, p, lookup); err != nil {
 		t.Fatal(err)
 	}

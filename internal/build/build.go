@@ -120,7 +120,13 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 	b := &builder{opts: opts, cache: opts.Cache, keys: newKeys(opts.Cache, opts.HostEnv)}
 	if events, ok := b.tryNoop(plan); ok {
 		sum := b.replayNoop(start, events)
-		b.saveProof(plan, sum)
+		var warned []string
+		for _, ev := range events {
+			if ev.Status == "warn" {
+				warned = append(warned, ev.Label)
+			}
+		}
+		b.saveProof(plan, sum, warned)
 		return sum, nil
 	}
 	if b.tmp, err = scratchDir(opts.Root); err != nil {
@@ -169,7 +175,7 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 	if !opts.DryRun {
 		b.saveStats(start, sum)
 		b.saveNoop(plan, sum, warned)
-		b.saveProof(plan, sum)
+		b.saveProof(plan, sum, warned)
 	}
 	ok := !sum.Failed && !sum.Canceled
 	opts.OnEvent(Event{Event: EventBuildFinished, Counts: sum.Counts, OK: &ok,

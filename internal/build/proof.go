@@ -36,50 +36,55 @@ const (
 )
 
 // saveProof writes the proof after a build in which every rule ended up
-// to date, and removes any older one otherwise. It writes none when a
-// file's stat cannot vouch for its contents (changed too recently, or
-// never hashed).
-func (b *builder) saveProof(plan *Plan, sum *Summary) {
+// to date (ok, or warn: the rules in warned), and removes any older one
+// otherwise. It writes none when a rule's findings cannot be replayed
+// from one line, or a file changed while being hashed.
+func (b *builder) saveProof(plan *Plan, sum *Summary, warned []string) {
 	p := b.opts.Proof
 	if p == nil {
 		return
 	}
-	if !b.writeProof(plan, sum) {
+	if !b.writeProof(plan, sum, warned) {
 		os.Remove(p.Path)
 	}
 }
 
-func (b *builder) writeProof(plan *Plan, sum *Summary) bool {
+func (b *builder) writeProof(plan *Plan, sum *Summary, warned []string) bool {
 	p, state := b.opts.Proof, b.cache.state
 	if !b.noopPossible(plan) || sum.Counts["ok"]+sum.Counts["warn"] != len(plan.Rules) {
 		return false
+	}
+	warn := make(map[string]bool, len(warned))
+	for _, id := range warned {
+		warn[id] = true
 	}
 	var payload strings.Builder
 	var env []string
 	var discovered []cache.Item
 	for _, t := range plan.Rules {
 		id := t.Label.String()
-		e, ok := state.Outcome(id)
-		if !ok {
-			return false
-		}
 		payload.WriteString(id)
-		if e.Record.Status == "warn" {
-			payload.WriteString("\x00" + proofWarn)
-			for _, f := range e.Record.Findings {
-				if strings.ContainsAny(f, "\x00\n") {
-					return false
-				}
-				payload.WriteString("\x00" + f)
+		if warn[id] || t.Depfile != "" {
+			e, ok := state.Outcome(id)
+			if !ok {
+				return false
 			}
-		} else {
+			discovered = append(discovered, e.Record.Discovered...)
+			if warn[id] {
+				payload.WriteString("\x00" + proofWarn)
+				for _, f := range e.Record.Findings {
+					if strings.ContainsAny(f, "\x00\n") {
+						return false
+					}
+					payload.WriteString("\x00" + f)
+				}
+			}
+		}
+		if !warn[id] {
 			payload.WriteString("\x00" + proofOK)
 		}
 		payload.WriteByte('\n')
 		env = append(env, t.EnvPassthrough...)
-		if t.Depfile != "" {
-			discovered = append(discovered, e.Record.Discovered...)
-		}
 	}
 	slices.Sort(env)
 	env = slices.Compact(env)
@@ -87,25 +92,25 @@ func (b *builder) writeProof(plan *Plan, sum *Summary) bool {
 	// Those too recent to be memoised (the outputs just written, a source
 	// saved moments ago) are hashed, and carry their digests.
 	ruleFiles := planFiles(plan, discovered)
-	files := make([]cache.ProofFile, 0, len(ruleFiles)+4*len(plan.Rules)/10)
-	for _, path := range ruleFiles {
+	files := make([]cache.ProofFile, len(ruleFiles))
+	for i, path := range ruleFiles {
 		abs := b.cache.abs(path)
 		if st, ok := b.cache.memo.Stat(abs); ok {
-			files = append(files, cache.ProofFile{Path: path, Stat: st})
+			files[i] = cache.ProofFile{Path: path, Stat: st}
 			continue
 		}
 		d, st, err := b.cache.memo.DigestStat(abs)
 		if err != nil {
 			return false
 		}
-		files = append(files, cache.ProofFile{Path: path, Stat: st, Verify: true, Digest: d})
+		files[i] = cache.ProofFile{Path: path, Stat: st, Verify: true, Digest: d}
 	}
 	eval, ok := p.Evaluation()
 	if !ok {
 		return false
 	}
 	err := cache.WriteProof(p.Path, &cache.Proof{Request: p.Request, Env: env,
-		Payload: []byte(payload.String()), Files: append(eval, files...), Evaluation: len(eval)}, b.opts.HostEnv)
+		Payload: []byte(payload.String()), Evaluation: eval, Files: files}, b.opts.HostEnv)
 	if err != nil {
 		return false
 	}
