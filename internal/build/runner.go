@@ -1,5 +1,6 @@
-// This file runs a rule's command: /bin/sh -c in the package directory, in
-// a process group of its own, with the fixed environment of DESIGN.md and
+// This file runs a rule's command: /bin/sh -c (or, for a plain command,
+// the program itself: direct.go) in the package directory, in a process
+// group of its own, with the fixed environment of DESIGN.md and
 // the channel files through which it reports findings and shared values.
 
 package build
@@ -105,9 +106,13 @@ func (c *command) run(ctx context.Context) (*outcome, error) {
 	return o, nil
 }
 
-// start starts the command with /bin/sh -c in dir with the environment
-// vars, its output going to out.
+// start starts the command in dir with the environment vars, its output
+// going to out: directly when it needs no shell (see direct.go), else
+// with /bin/sh -c.
 func (c *command) start(dir string, vars map[string]string, out *os.File) (*osexec.Cmd, error) {
+	if cmd := c.startDirect(dir, vars, out); cmd != nil {
+		return cmd, nil
+	}
 	cmd := osexec.Command("/bin/sh", "-c", c.t.Cmd)
 	cmd.Dir = dir
 	cmd.Env = environ(vars)
