@@ -147,6 +147,7 @@ func TestRecords(t *testing.T) {
 		t.Fatalf("GetRecord on empty store = %v, %v", ok, err)
 	}
 	rec := sampleRecord()
+	rec.Discovered = nil
 	if err := s.PutRecord(key, rec); err != nil {
 		t.Fatal(err)
 	}
@@ -154,18 +155,65 @@ func TestRecords(t *testing.T) {
 	if err != nil || !ok || got.Status != rec.Status || len(got.Outputs) != 2 {
 		t.Fatalf("GetRecord = %+v, %v, %v", got, ok, err)
 	}
-	// A damaged record is a miss, and is removed.
-	files, _ := filepath.Glob(filepath.Join(s.keyDir(key), "*"))
-	if len(files) != 1 {
-		t.Fatalf("record files: %q", files)
+	// Without discovered inputs, a record is one file, not a directory.
+	path := s.keyPath(key)
+	if fi, err := os.Lstat(path); err != nil || !fi.Mode().IsRegular() {
+		t.Fatalf("the record is not the file %s: %v", path, err)
 	}
-	data, _ := os.ReadFile(files[0])
-	writeFile(t, files[0], data[:len(data)-1])
+	// A damaged record is a miss, and is removed.
+	data, _ := os.ReadFile(path)
+	writeFile(t, path, data[:len(data)-1])
 	if _, ok, err := s.GetRecord(key); ok || err != nil {
 		t.Errorf("GetRecord of a truncated record = %v, %v; want a miss", ok, err)
 	}
-	if _, err := os.Stat(files[0]); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
 		t.Error("damaged record was not removed")
+	}
+}
+
+// TestRecordsOldLayout reads a record stored as a variant directory, as
+// stores written before single-record files have them all.
+func TestRecordsOldLayout(t *testing.T) {
+	s := newStore(t)
+	key := HashString("key")
+	data, _ := sampleRecord().MarshalBinary()
+	writeFile(t, filepath.Join(s.keyPath(key), itemsDigest(nil).String()), data)
+	if got, ok, err := s.GetRecord(key); err != nil || !ok || got.Status != sampleRecord().Status {
+		t.Fatalf("GetRecord of an old-layout record = %+v, %v, %v", got, ok, err)
+	}
+	// Storing again puts it beside, as before.
+	if err := s.PutRecord(key, &Record{Status: "warn", Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := s.GetRecord(key); got == nil || got.Status != "warn" {
+		t.Errorf("after a new PutRecord, newest record = %+v", got)
+	}
+}
+
+// TestRecordsBothKinds stores under one key a record without discovered
+// inputs, then one with: both stay readable, as variants.
+func TestRecordsBothKinds(t *testing.T) {
+	s := newStore(t)
+	key := HashString("key")
+	plain := &Record{Status: "ok", Created: time.Unix(1, 0)}
+	disc := &Record{Status: "warn", Discovered: []Item{{"x.h", HashString("h")}}, Created: time.Unix(2, 0)}
+	for _, r := range []*Record{plain, disc, plain} {
+		if err := s.PutRecord(key, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs, err := s.Records(key)
+	if err != nil || len(recs) != 2 || recs[0].Status != "warn" || recs[1].Status != "ok" {
+		t.Fatalf("Records = %d records, %v; want the two, newest first", len(recs), err)
+	}
+	if st, _ := s.Stats(); st.Records != 2 {
+		t.Errorf("Stats counts %d records, want 2", st.Records)
+	}
+	if removed, err := s.GC(0); err != nil || removed.Records != 2 {
+		t.Errorf("GC(0) = %+v, %v", removed, err)
+	}
+	if _, err := os.Stat(s.keyPath(key)); !errors.Is(err, fs.ErrNotExist) {
+		t.Error("GC left the key's directory")
 	}
 }
 
@@ -304,3 +352,4 @@ func TestStoreConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
