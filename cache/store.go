@@ -80,13 +80,18 @@ func (s *Store) Has(d Digest) bool {
 }
 
 // PutFile stores the contents of the file at path and returns their
-// digest. It copies nothing when the store already has them.
+// digest. It copies nothing when the store already has them, and where it
+// can it hard-links the file into the store instead of copying it: the
+// file and its blob are then one inode, and a later change to the file in
+// place damages the blob, which Restore detects (a miss, never wrong
+// bytes).
 func (s *Store) PutFile(path string) (Digest, error) {
 	d, _, err := HashFile(path)
 	if err != nil {
 		return Digest{}, err
 	}
-	if s.refresh(s.blobPath(d)) {
+	blob := s.blobPath(d)
+	if s.refresh(blob) || s.link(path, blob) {
 		return d, nil
 	}
 	f, err := os.Open(path)
@@ -98,6 +103,26 @@ func (s *Store) PutFile(path string) (Digest, error) {
 		return Digest{}, fmt.Errorf("store %s (changed while being stored?): %w", path, err)
 	}
 	return d, nil
+}
+
+// link hard-links the regular file at path to blob and reports whether
+// the blob is now there. It fails, for the caller to copy instead, across
+// file systems, where links are not allowed, or for anything not a
+// regular file.
+func (s *Store) link(path, blob string) bool {
+	if fi, err := os.Lstat(path); err != nil || !fi.Mode().IsRegular() {
+		return false
+	}
+	err := os.Link(path, blob)
+	if errors.Is(err, fs.ErrNotExist) {
+		if os.MkdirAll(filepath.Dir(blob), 0o755) == nil {
+			err = os.Link(path, blob)
+		}
+	}
+	if errors.Is(err, fs.ErrExist) {
+		return s.refresh(blob) // stored meanwhile by another process
+	}
+	return err == nil
 }
 
 // PutBytes stores data and returns its digest.

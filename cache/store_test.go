@@ -353,3 +353,77 @@ func TestStoreConcurrent(t *testing.T) {
 	wg.Wait()
 }
 
+// TestPutFileLinks checks that an output is hard-linked into the store
+// rather than copied, and that changing it in place afterwards (which
+// changes the blob too) makes a restore a miss, never wrong bytes.
+func TestPutFileLinks(t *testing.T) {
+	s := newStore(t)
+	src := filepath.Join(filepath.Dir(s.dir), "out.txt") // same file system
+	writeFile(t, src, []byte("built"))
+	d, err := s.PutFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameFile(t, src, s.blobPath(d)) {
+		t.Fatal("the output was copied into the store, not linked")
+	}
+	f, err := os.OpenFile(src, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = f.WriteString("edited")
+	f.Close()
+	dst := filepath.Join(t.TempDir(), "restored.txt")
+	if err := s.Restore(d, dst, 0o644); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("Restore of a blob changed through its output = %v, want ErrCorrupt", err)
+	}
+	if _, err := os.Stat(dst); !errors.Is(err, fs.ErrNotExist) {
+		t.Error("Restore left a file with the wrong bytes")
+	}
+	if s.Has(d) {
+		t.Error("the damaged blob is still in the store")
+	}
+	// Stored again, it is stored afresh.
+	writeFile(t, filepath.Join(filepath.Dir(s.dir), "again.txt"), []byte("built"))
+	if _, err := s.PutFile(filepath.Join(filepath.Dir(s.dir), "again.txt")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Restore(d, dst, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(dst); string(got) != "built" {
+		t.Errorf("restored %q, want %q", got, "built")
+	}
+}
+
+// TestPutFileSymlinkCopies stores an output that is a symbolic link: its
+// target's contents are copied, the link itself is not linked.
+func TestPutFileSymlinkCopies(t *testing.T) {
+	s := newStore(t)
+	dir := filepath.Dir(s.dir)
+	writeFile(t, filepath.Join(dir, "target.txt"), []byte("content"))
+	if err := os.Symlink("target.txt", filepath.Join(dir, "link.txt")); err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.PutFile(filepath.Join(dir, "link.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Lstat(s.blobPath(d))
+	if err != nil || !fi.Mode().IsRegular() || sameFile(t, filepath.Join(dir, "target.txt"), s.blobPath(d)) {
+		t.Errorf("the blob of a symbolic link is not a copy: %v, %v", fi, err)
+	}
+}
+
+func sameFile(t *testing.T, a, b string) bool {
+	t.Helper()
+	fa, err := os.Stat(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fb, err := os.Stat(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return os.SameFile(fa, fb)
+}
