@@ -171,7 +171,9 @@ func waitOrKill(ctx context.Context, cmd *osexec.Cmd) error {
 func prepareOutputs(root string, t *graph.Target) error {
 	for _, out := range t.OutFiles {
 		p := filepath.Join(root, out)
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		// unlink alone: os.Remove tries rmdir too when it fails, as it does
+		// for every output of a clean build.
+		if err := syscall.Unlink(p); err != nil && err != syscall.ENOENT {
 			if err := os.RemoveAll(p); err != nil {
 				return fmt.Errorf("cannot remove stale output %s: %v", out, err)
 			}
