@@ -63,17 +63,28 @@
 // The store (DefaultDir: $PEX_CACHE_DIR, else $XDG_CACHE_HOME/pex, else
 // ~/.cache/pex) holds:
 //
-//	cas/ab/abcd...ef        blob whose digest is abcd...ef, mode 0444
-//	ac/12/1234...ef/5678... record: key 1234...ef, variant 5678...
+//	cas/ab/abcd...ef        blob whose digest is abcd...ef: a copy, mode
+//	                        0444, or a hard link to the stored output
+//	ac/12/1234...ef         record of key 1234...ef, without discovered inputs
+//	ac/12/1234...ef/5678... or: record of key 1234...ef, variant 5678...
 //	tmp/                    temporary files being written
 //
-// A variant is the digest (as items) of the record's discovered inputs, so
-// one key holds one record per set of discovered-input digests, and
-// storing the same set again replaces it. Every file is written to tmp/
-// (blobs, records) or beside its destination (restored outputs, state)
-// and renamed into place, so no reader sees a partial file. Blobs are
-// verified when restored; a damaged blob or record is removed and reads as
-// a miss. Files are not fsynced (a blob lost to a power cut is a miss).
+// A record whose action discovered no inputs (no depfile: most) is the
+// file named by its key, one inode. Otherwise the key is a directory of
+// variants, a variant being the digest (as items) of the record's
+// discovered inputs, so one key holds one record per set of
+// discovered-input digests, and storing the same set again replaces it.
+// Should a key get both kinds, the single record becomes the variant of
+// no inputs. Readers accept both forms (stores written before single
+// record files hold only directories). PutFile hard-links an output into
+// cas/ when the store is on the same file system, after hashing it, and
+// copies it otherwise; every other file is written to tmp/ (copied blobs,
+// records) or beside its destination (restored outputs, state) and
+// renamed into place, so no reader sees a partial file. A linked blob
+// shares its inode, mode and times with the output: an output changed in
+// place (rather than replaced, as pex does before running a rule) damages
+// its blob. Blobs are therefore verified when restored; a damaged blob or
+// record is removed and reads as a miss. Files are not fsynced (a blob lost to a power cut is a miss).
 // Use refreshes an entry's mtime (at most once a minute), and GC removes
 // entries by oldest mtime first, plus temporary files older than an hour.
 //

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -82,11 +83,18 @@ func (s *Store) GC(maxSize int64) (StoreStats, error) {
 		}
 		total -= e.size
 		removed.add(e)
-		if e.record {
+		if e.record && s.isVariant(e.path) {
 			_ = os.Remove(filepath.Dir(e.path)) // the key directory, if now empty
 		}
 	}
 	return removed, nil
+}
+
+// isVariant reports whether the record file at path is one of a key's
+// variants, ac/ab/<key>/<variant>, rather than its only record.
+func (s *Store) isVariant(path string) bool {
+	rel, err := filepath.Rel(filepath.Join(s.dir, "ac"), path)
+	return err == nil && strings.Count(filepath.ToSlash(rel), "/") == 2
 }
 
 // entries lists every blob and record file.

@@ -66,8 +66,9 @@ func (s *Store) blobPath(d Digest) string {
 	return filepath.Join(s.dir, "cas", h[:2], h)
 }
 
-// keyDir returns ac/ab/abcd... for a key starting with ab.
-func (s *Store) keyDir(key Digest) string {
+// keyPath returns ac/ab/abcd... for a key starting with ab: the key's
+// record file, or the directory of its variants.
+func (s *Store) keyPath(key Digest) string {
 	h := key.String()
 	return filepath.Join(s.dir, "ac", h[:2], h)
 }
@@ -79,13 +80,18 @@ func (s *Store) Has(d Digest) bool {
 }
 
 // PutFile stores the contents of the file at path and returns their
-// digest. It copies nothing when the store already has them.
+// digest. It copies nothing when the store already has them, and where it
+// can it hard-links the file into the store instead of copying it: the
+// file and its blob are then one inode, and a later change to the file in
+// place damages the blob, which Restore detects (a miss, never wrong
+// bytes).
 func (s *Store) PutFile(path string) (Digest, error) {
 	d, _, err := HashFile(path)
 	if err != nil {
 		return Digest{}, err
 	}
-	if s.refresh(s.blobPath(d)) {
+	blob := s.blobPath(d)
+	if s.refresh(blob) || s.link(path, blob) {
 		return d, nil
 	}
 	f, err := os.Open(path)
@@ -97,6 +103,26 @@ func (s *Store) PutFile(path string) (Digest, error) {
 		return Digest{}, fmt.Errorf("store %s (changed while being stored?): %w", path, err)
 	}
 	return d, nil
+}
+
+// link hard-links the regular file at path to blob and reports whether
+// the blob is now there. It fails, for the caller to copy instead, across
+// file systems, where links are not allowed, or for anything not a
+// regular file.
+func (s *Store) link(path, blob string) bool {
+	if fi, err := os.Lstat(path); err != nil || !fi.Mode().IsRegular() {
+		return false
+	}
+	err := os.Link(path, blob)
+	if errors.Is(err, fs.ErrNotExist) {
+		if os.MkdirAll(filepath.Dir(blob), 0o755) == nil {
+			err = os.Link(path, blob)
+		}
+	}
+	if errors.Is(err, fs.ErrExist) {
+		return s.refresh(blob) // stored meanwhile by another process
+	}
+	return err == nil
 }
 
 // PutBytes stores data and returns its digest.
@@ -238,9 +264,13 @@ func renameInto(tmp, dst string) error {
 	return err
 }
 
-// PutRecord stores rec under key. Records under one key are told apart by
-// their discovered inputs: storing a record whose discovered inputs and
-// digests equal an existing one's replaces it.
+// PutRecord stores rec under key. A record without discovered inputs is
+// the file ac/ab/<key>, one inode; records with discovered inputs are
+// variants, told apart by those inputs and their digests, in the
+// directory ac/ab/<key>/; storing a variant whose discovered inputs and
+// digests equal an existing one's replaces it. When a key holds both
+// kinds (a depfile that listed nothing, then something), all of them are
+// variants.
 func (s *Store) PutRecord(key Digest, rec *Record) error {
 	data, err := rec.MarshalBinary()
 	if err != nil {
@@ -251,27 +281,71 @@ func (s *Store) PutRecord(key Digest, rec *Record) error {
 		return fmt.Errorf("store record: %w", err)
 	}
 	defer os.Remove(tmp) // fails harmlessly once renamed
+	path := s.keyPath(key)
+	if len(rec.Discovered) == 0 {
+		if err = renameInto(tmp, path); err == nil {
+			return nil
+		}
+		if fi, serr := os.Stat(path); serr != nil || !fi.IsDir() {
+			return fmt.Errorf("store record: %w", err)
+		}
+	} else if fi, err := os.Lstat(path); err == nil && fi.Mode().IsRegular() {
+		s.toVariant(path)
+	}
 	variant := itemsDigest(rec.Discovered).String()
-	if err := renameInto(tmp, filepath.Join(s.keyDir(key), variant)); err != nil {
+	if err := renameInto(tmp, filepath.Join(path, variant)); err != nil {
 		return fmt.Errorf("store record: %w", err)
 	}
 	return nil
 }
 
+// toVariant moves the record file at path to a directory in its place, as
+// the variant without discovered inputs. If that fails the record is
+// dropped: a miss.
+func (s *Store) toVariant(path string) {
+	aside := filepath.Join(s.dir, "tmp", "variant-"+filepath.Base(path))
+	if os.Rename(path, aside) != nil {
+		_ = os.Remove(path)
+		return
+	}
+	if err := renameInto(aside, filepath.Join(path, itemsDigest(nil).String())); err != nil {
+		_ = os.Remove(aside)
+	}
+}
+
 // Records returns every intact record stored under key, newest first.
 // Damaged records are removed and skipped.
 func (s *Store) Records(key Digest) ([]*Record, error) {
-	dir := s.keyDir(key)
-	entries, err := os.ReadDir(dir)
+	path := s.keyPath(key)
+	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.IsDir() {
+		rec, err := s.decodeRecord(f)
+		if errors.Is(err, ErrCorrupt) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		return []*Record{rec}, nil
+	}
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return nil, err
+	}
 	var recs []*Record
-	for _, e := range entries {
-		rec, err := s.readRecord(filepath.Join(dir, e.Name()))
+	for _, name := range names {
+		rec, err := s.readRecord(filepath.Join(path, name))
 		if errors.Is(err, ErrCorrupt) || errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
@@ -291,13 +365,18 @@ func (s *Store) readRecord(path string) (*Record, error) {
 		return nil, err
 	}
 	defer f.Close()
+	return s.decodeRecord(f)
+}
+
+// decodeRecord decodes the open record file f, removing it if damaged.
+func (s *Store) decodeRecord(f *os.File) (*Record, error) {
 	data, err := io.ReadAll(f)
 	if err != nil {
 		return nil, err
 	}
 	rec := new(Record)
 	if err := rec.UnmarshalBinary(data); err != nil {
-		os.Remove(path)
+		os.Remove(f.Name())
 		return nil, err
 	}
 	s.touchOpen(f)

@@ -147,6 +147,7 @@ func TestRecords(t *testing.T) {
 		t.Fatalf("GetRecord on empty store = %v, %v", ok, err)
 	}
 	rec := sampleRecord()
+	rec.Discovered = nil
 	if err := s.PutRecord(key, rec); err != nil {
 		t.Fatal(err)
 	}
@@ -154,18 +155,65 @@ func TestRecords(t *testing.T) {
 	if err != nil || !ok || got.Status != rec.Status || len(got.Outputs) != 2 {
 		t.Fatalf("GetRecord = %+v, %v, %v", got, ok, err)
 	}
-	// A damaged record is a miss, and is removed.
-	files, _ := filepath.Glob(filepath.Join(s.keyDir(key), "*"))
-	if len(files) != 1 {
-		t.Fatalf("record files: %q", files)
+	// Without discovered inputs, a record is one file, not a directory.
+	path := s.keyPath(key)
+	if fi, err := os.Lstat(path); err != nil || !fi.Mode().IsRegular() {
+		t.Fatalf("the record is not the file %s: %v", path, err)
 	}
-	data, _ := os.ReadFile(files[0])
-	writeFile(t, files[0], data[:len(data)-1])
+	// A damaged record is a miss, and is removed.
+	data, _ := os.ReadFile(path)
+	writeFile(t, path, data[:len(data)-1])
 	if _, ok, err := s.GetRecord(key); ok || err != nil {
 		t.Errorf("GetRecord of a truncated record = %v, %v; want a miss", ok, err)
 	}
-	if _, err := os.Stat(files[0]); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
 		t.Error("damaged record was not removed")
+	}
+}
+
+// TestRecordsOldLayout reads a record stored as a variant directory, as
+// stores written before single-record files have them all.
+func TestRecordsOldLayout(t *testing.T) {
+	s := newStore(t)
+	key := HashString("key")
+	data, _ := sampleRecord().MarshalBinary()
+	writeFile(t, filepath.Join(s.keyPath(key), itemsDigest(nil).String()), data)
+	if got, ok, err := s.GetRecord(key); err != nil || !ok || got.Status != sampleRecord().Status {
+		t.Fatalf("GetRecord of an old-layout record = %+v, %v, %v", got, ok, err)
+	}
+	// Storing again puts it beside, as before.
+	if err := s.PutRecord(key, &Record{Status: "warn", Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := s.GetRecord(key); got == nil || got.Status != "warn" {
+		t.Errorf("after a new PutRecord, newest record = %+v", got)
+	}
+}
+
+// TestRecordsBothKinds stores under one key a record without discovered
+// inputs, then one with: both stay readable, as variants.
+func TestRecordsBothKinds(t *testing.T) {
+	s := newStore(t)
+	key := HashString("key")
+	plain := &Record{Status: "ok", Created: time.Unix(1, 0)}
+	disc := &Record{Status: "warn", Discovered: []Item{{"x.h", HashString("h")}}, Created: time.Unix(2, 0)}
+	for _, r := range []*Record{plain, disc, plain} {
+		if err := s.PutRecord(key, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs, err := s.Records(key)
+	if err != nil || len(recs) != 2 || recs[0].Status != "warn" || recs[1].Status != "ok" {
+		t.Fatalf("Records = %d records, %v; want the two, newest first", len(recs), err)
+	}
+	if st, _ := s.Stats(); st.Records != 2 {
+		t.Errorf("Stats counts %d records, want 2", st.Records)
+	}
+	if removed, err := s.GC(0); err != nil || removed.Records != 2 {
+		t.Errorf("GC(0) = %+v, %v", removed, err)
+	}
+	if _, err := os.Stat(s.keyPath(key)); !errors.Is(err, fs.ErrNotExist) {
+		t.Error("GC left the key's directory")
 	}
 }
 
@@ -303,4 +351,79 @@ func TestStoreConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestPutFileLinks checks that an output is hard-linked into the store
+// rather than copied, and that changing it in place afterwards (which
+// changes the blob too) makes a restore a miss, never wrong bytes.
+func TestPutFileLinks(t *testing.T) {
+	s := newStore(t)
+	src := filepath.Join(filepath.Dir(s.dir), "out.txt") // same file system
+	writeFile(t, src, []byte("built"))
+	d, err := s.PutFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameFile(t, src, s.blobPath(d)) {
+		t.Fatal("the output was copied into the store, not linked")
+	}
+	f, err := os.OpenFile(src, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = f.WriteString("edited")
+	f.Close()
+	dst := filepath.Join(t.TempDir(), "restored.txt")
+	if err := s.Restore(d, dst, 0o644); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("Restore of a blob changed through its output = %v, want ErrCorrupt", err)
+	}
+	if _, err := os.Stat(dst); !errors.Is(err, fs.ErrNotExist) {
+		t.Error("Restore left a file with the wrong bytes")
+	}
+	if s.Has(d) {
+		t.Error("the damaged blob is still in the store")
+	}
+	// Stored again, it is stored afresh.
+	writeFile(t, filepath.Join(filepath.Dir(s.dir), "again.txt"), []byte("built"))
+	if _, err := s.PutFile(filepath.Join(filepath.Dir(s.dir), "again.txt")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Restore(d, dst, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(dst); string(got) != "built" {
+		t.Errorf("restored %q, want %q", got, "built")
+	}
+}
+
+// TestPutFileSymlinkCopies stores an output that is a symbolic link: its
+// target's contents are copied, the link itself is not linked.
+func TestPutFileSymlinkCopies(t *testing.T) {
+	s := newStore(t)
+	dir := filepath.Dir(s.dir)
+	writeFile(t, filepath.Join(dir, "target.txt"), []byte("content"))
+	if err := os.Symlink("target.txt", filepath.Join(dir, "link.txt")); err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.PutFile(filepath.Join(dir, "link.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Lstat(s.blobPath(d))
+	if err != nil || !fi.Mode().IsRegular() || sameFile(t, filepath.Join(dir, "target.txt"), s.blobPath(d)) {
+		t.Errorf("the blob of a symbolic link is not a copy: %v, %v", fi, err)
+	}
+}
+
+func sameFile(t *testing.T, a, b string) bool {
+	t.Helper()
+	fa, err := os.Stat(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fb, err := os.Stat(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return os.SameFile(fa, fb)
 }

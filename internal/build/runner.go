@@ -1,5 +1,6 @@
-// This file runs a rule's command: /bin/sh -c in the package directory, in
-// a process group of its own, with the fixed environment of DESIGN.md and
+// This file runs a rule's command: /bin/sh -c (or, for a plain command,
+// the program itself: direct.go) in the package directory, in a process
+// group of its own, with the fixed environment of DESIGN.md and
 // the channel files through which it reports findings and shared values.
 
 package build
@@ -15,6 +16,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -67,26 +69,18 @@ func (c *command) run(ctx context.Context) (*outcome, error) {
 	}
 	base := filepath.Join(c.tmp, fmt.Sprint(c.id))
 	report, sharedFile := base+".report", base+".shared"
-	outFile, err := os.Create(base + ".out")
+	defer unlink(report, sharedFile) // if the command wrote them
+	out, err := newCapture(base + ".out")
 	if err != nil {
 		return nil, c.fail(-1, "cannot capture output: "+err.Error())
 	}
-	defer os.Remove(outFile.Name())
-	defer os.Remove(report)
-	defer os.Remove(sharedFile)
-
-	cmd := osexec.Command("/bin/sh", "-c", t.Cmd)
-	cmd.Dir = dir
-	cmd.Env = c.environ(report, sharedFile)
-	cmd.Stdout, cmd.Stderr = outFile, outFile // a file, not a pipe: no copier to wait for
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		outFile.Close()
-		return nil, c.fail(-1, "cannot start /bin/sh: "+err.Error())
+	defer out.Close()
+	cmd, err := c.start(dir, c.vars(report, sharedFile), out.f)
+	if err != nil {
+		return nil, c.fail(-1, err.Error())
 	}
 	waitErr := waitOrKill(ctx, cmd)
-	outFile.Close()
-	o := &outcome{output: readCapped(outFile.Name())}
+	o := &outcome{output: readCapped(out.f)}
 	if ctx.Err() != nil {
 		return o, ctx.Err()
 	}
@@ -110,6 +104,25 @@ func (c *command) run(ctx context.Context) (*outcome, error) {
 		}
 	}
 	return o, nil
+}
+
+// start starts the command in dir with the environment vars, its output
+// going to out: directly when it needs no shell (see direct.go), else
+// with /bin/sh -c.
+func (c *command) start(dir string, vars map[string]string, out *os.File) (*osexec.Cmd, error) {
+	if cmd := c.startDirect(dir, vars, out); cmd != nil {
+		return cmd, nil
+	}
+	cmd := osexec.Command("/bin/sh", "-c", c.t.Cmd)
+	cmd.Dir = dir
+	cmd.Env = environ(vars)
+	cmd.Stdin = devNull()
+	cmd.Stdout, cmd.Stderr = out, out // a file, not a pipe: no copier to wait for
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("cannot start /bin/sh: %v", err)
+	}
+	return cmd, nil
 }
 
 func (c *command) fail(code int, msg string) *ActionError {
@@ -158,7 +171,9 @@ func waitOrKill(ctx context.Context, cmd *osexec.Cmd) error {
 func prepareOutputs(root string, t *graph.Target) error {
 	for _, out := range t.OutFiles {
 		p := filepath.Join(root, out)
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		// unlink alone: os.Remove tries rmdir too when it fails, as it does
+		// for every output of a clean build.
+		if err := syscall.Unlink(p); err != nil && err != syscall.ENOENT {
 			if err := os.RemoveAll(p); err != nil {
 				return fmt.Errorf("cannot remove stale output %s: %v", out, err)
 			}
@@ -170,11 +185,11 @@ func prepareOutputs(root string, t *graph.Target) error {
 	return nil
 }
 
-// environ builds the command's environment: PATH, HOME, TMPDIR and LANG
+// vars returns the command's environment: PATH, HOME, TMPDIR and LANG
 // from the host, shared values inherited from dependencies, the rule's
 // env, passed-through host variables, then pex's own variables, each
 // later source winning.
-func (c *command) environ(report, shared string) []string {
+func (c *command) vars(report, shared string) map[string]string {
 	t := c.t
 	vars := make(map[string]string, 16+len(t.Env)+len(c.shared))
 	for _, k := range []string{"PATH", "HOME", "TMPDIR", "LANG"} {
@@ -207,7 +222,12 @@ func (c *command) environ(report, shared string) []string {
 	vars["NAME"] = t.Label.Name
 	vars["PEX_REPORT"] = report
 	vars["PEX_SHARED"] = shared
-	env := make([]string, 0, len(vars))
+	return vars
+}
+
+// environ returns vars as a sorted list of NAME=value.
+func environ(vars map[string]string) []string {
+	env := make([]string, 0, len(vars)+1)
 	for k, v := range vars {
 		env = append(env, k+"="+v)
 	}
@@ -215,21 +235,32 @@ func (c *command) environ(report, shared string) []string {
 	return env
 }
 
-// readCapped reads captured output, keeping the head and the tail when it
-// is larger than maxOutput.
-func readCapped(path string) []byte {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil
+// devNull returns /dev/null open for reading, the stdin of every command;
+// one file serves them all.
+var devNull = sync.OnceValue(func() *os.File {
+	f, _ := os.Open(os.DevNull)
+	return f // nil if it failed: os/exec then tries again itself
+})
+
+// unlink removes files, ignoring those that do not exist: one system call
+// each, where os.Remove would try rmdir too.
+func unlink(paths ...string) {
+	for _, p := range paths {
+		_ = syscall.Unlink(p)
 	}
-	defer f.Close()
+}
+
+// readCapped reads the captured output in f, keeping the head and the
+// tail when it is larger than maxOutput.
+func readCapped(f *os.File) []byte {
 	st, err := f.Stat()
 	if err != nil {
 		return nil
 	}
 	if st.Size() <= maxOutput {
-		b, _ := os.ReadFile(path)
-		return b
+		b := make([]byte, st.Size())
+		n, _ := f.ReadAt(b, 0)
+		return b[:n]
 	}
 	half := int64(maxOutput / 2)
 	head := make([]byte, half)

@@ -59,7 +59,7 @@ func Command(o ProcessOptions) *osexec.Cmd {
 	}
 	cmd := osexec.Command("/bin/sh", append([]string{"-c", script, "sh"}, o.Args...)...)
 	cmd.Dir = filepath.Join(o.Root, filepath.FromSlash(t.Label.Pkg))
-	cmd.Env = c.environ(os.DevNull, os.DevNull)
+	cmd.Env = environ(c.vars(os.DevNull, os.DevNull))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	return cmd
 }
