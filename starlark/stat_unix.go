@@ -7,7 +7,8 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/pex-build/pex/graph"
 )
@@ -18,12 +19,12 @@ import (
 func takeStamp(root string, g *graph.Graph, rel string, kind byte) stamp {
 	abs := filepath.Join(root, filepath.FromSlash(rel))
 	st := stamp{path: rel, kind: kind}
-	var s syscall.Stat_t
-	if err := syscall.Stat(abs, &s); err != nil {
+	var s unix.Stat_t
+	if err := unix.Stat(abs, &s); err != nil {
 		return st
 	}
-	st.mtime = s.Mtim.Sec*1e9 + s.Mtim.Nsec
-	st.ctime = s.Ctim.Sec*1e9 + s.Ctim.Nsec
+	st.mtime = s.Mtim.Nano()
+	st.ctime = s.Ctim.Nano()
 	if kind != stampFile {
 		// size holds the listing digest; mtime and ctime let a check
 		// skip reading a directory whose entries did not change.
@@ -51,11 +52,11 @@ func restamp(root string, g *graph.Graph, want stamp, trusted int64) (stamp, boo
 		return want, takeStamp(root, g, want.path, want.kind) == want
 	}
 	abs := filepath.Join(root, filepath.FromSlash(want.path))
-	var s syscall.Stat_t
-	if err := syscall.Stat(abs, &s); err != nil {
+	var s unix.Stat_t
+	if err := unix.Stat(abs, &s); err != nil {
 		return want, want == stamp{path: want.path, kind: want.kind}
 	}
-	mtime, ctime := s.Mtim.Sec*1e9+s.Mtim.Nsec, s.Ctim.Sec*1e9+s.Ctim.Nsec
+	mtime, ctime := s.Mtim.Nano(), s.Ctim.Nano()
 	if mtime == want.mtime && ctime == want.ctime {
 		return want, true
 	}
