@@ -251,9 +251,9 @@ func (r *Result) Inputs() []string {
 // Holds reports whether the evaluation still holds now: every Starlark
 // file has the stat it had and every listed directory the same entries,
 // read again where the directory's times moved (rules writing outputs
-// there move them). Directories confirmed that way are saved with their
-// new times, so that later loads need not read them again. It is false
-// for a Result that no snapshot stands behind.
+// there move them). When many were confirmed that way, the snapshot is
+// saved with their new times, so that later loads need not read them
+// again. It is false for a Result that no snapshot stands behind.
 //
 // A caller that records the stats of Inputs to vouch for the evaluation
 // later must take them before calling Holds: a change between the two
@@ -268,7 +268,7 @@ func (r *Result) Holds() bool {
 	const workers = 4
 	var wg sync.WaitGroup
 	var bad atomic.Bool
-	var moved atomic.Bool
+	var moved atomic.Int64
 	for w := range workers {
 		wg.Add(1)
 		go func() {
@@ -280,7 +280,7 @@ func (r *Result) Holds() bool {
 					return
 				}
 				if st != s.stamps[i] {
-					moved.Store(true)
+					moved.Add(1)
 				}
 				fresh[i] = st
 			}
@@ -290,12 +290,19 @@ func (r *Result) Holds() bool {
 	if bad.Load() {
 		return false
 	}
-	if moved.Load() {
+	if n := moved.Load(); n > 0 {
 		s.stamps = fresh
-		_ = writeAtomic(s.path, encodeSnapshot(s.header, fresh, r, s.encoded))
+		if n >= resaveMoved {
+			_ = writeAtomic(s.path, encodeSnapshot(s.header, fresh, r, s.encoded))
+		}
 	}
 	return true
 }
+
+// resaveMoved is how many directories must have been confirmed by their
+// listings for Holds to save the snapshot again: rewriting it costs more
+// than reading a few directories at the next load.
+const resaveMoved = 32
 
 // dirStamp stamps a directory. When it changed too recently for its mtime
 // to prove a later listing the same, the times are left out, so that the

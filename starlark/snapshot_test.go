@@ -141,7 +141,7 @@ func TestHoldsSeesListingsNotOutputs(t *testing.T) {
 		t.Fatal("an output written in a globbed directory broke the evaluation")
 	}
 	if again, err := LoadCached(context.Background(), Options{Root: root}, snap); err != nil || !again.FromSnapshot {
-		t.Fatalf("the snapshot saved by Holds was not reused: %v", err)
+		t.Fatalf("the snapshot was not reused after an output was written: %v", err)
 	}
 	// A new file the glob matches does.
 	if err := os.WriteFile(filepath.Join(root, "lib", "b.c"), nil, 0o666); err != nil {
