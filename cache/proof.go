@@ -248,8 +248,37 @@ func CheckProof(path, root string, request []byte, lookupEnv func(string) (strin
 	}
 	c.Changed = changed(root, files[evaluation:], false)
 	c.Holds = len(c.Changed) == 0
+	if c.Holds {
+		age(path, request, env, payload, int(evaluation), files, lookupEnv)
+	}
 	return c
 }
+
+// age writes a proof that holds again when paths it carried digests for,
+// as too recent, have since aged: their stats now vouch for them alone,
+// and later checks need not hash them.
+func age(path string, request []byte, env []string, payload []byte, evaluation int, files []proofEntry, lookupEnv func(string) (string, bool)) {
+	now := proofClock()
+	aged := false
+	for i := range files {
+		if files[i].verify && !files[i].stat.Recent(now) {
+			aged = true
+			break
+		}
+	}
+	if !aged {
+		return
+	}
+	all := make([]ProofFile, len(files))
+	for i, f := range files {
+		all[i] = ProofFile{Path: string(f.path), Stat: f.stat, Verify: f.verify && f.stat.Recent(now), Digest: f.digest}
+	}
+	_ = WriteProof(path, &Proof{Request: request, Env: env, Payload: payload,
+		Evaluation: all[:evaluation], Files: all[evaluation:]}, lookupEnv)
+}
+
+// proofClock is the clock aging reads; tests move it forward.
+var proofClock = time.Now
 
 // Kinds of proof entries.
 const (

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"slices"
@@ -150,5 +151,39 @@ func TestProofVerifiesRecentFilesByDigest(t *testing.T) {
 		if c.Holds != tc.holds || (!tc.holds && !slices.Equal(c.Changed, []string{"out.txt"})) {
 			t.Errorf("recorded digest of %q: check = %+v, want holds %v", "fresh", c, tc.holds)
 		}
+	}
+}
+
+// Once a path carried by digest has aged, the check that finds the proof
+// holding writes it again without the digest: later checks only stat it.
+func TestProofDropsDigestsOfAgedFiles(t *testing.T) {
+	root := t.TempDir()
+	p := filepath.Join(root, "out.txt")
+	writeFile(t, p, []byte("built"))
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(p, old, old); err != nil {
+		t.Fatal(err)
+	}
+	lookup := func(string) (string, bool) { return "", false }
+	d := HashString("built")
+	path := filepath.Join(root, ".pex", "proof", "x")
+	files := []ProofFile{{Path: "out.txt", Stat: StatFile(p), Verify: true, Digest: d}}
+	if err := WriteProof(path, &Proof{Request: []byte("r"), Files: files}, lookup); err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := os.ReadFile(path); !bytes.Contains(data, d[:]) {
+		t.Fatal("the proof does not carry the digest")
+	}
+	// Its ctime is now, whatever its mtime: let time pass.
+	proofClock = func() time.Time { return time.Now().Add(time.Minute) }
+	defer func() { proofClock = time.Now }()
+	if c := CheckProof(path, root, []byte("r"), lookup); !c.Holds {
+		t.Fatalf("CheckProof = %+v, want it to hold", c)
+	}
+	if data, _ := os.ReadFile(path); bytes.Contains(data, d[:]) {
+		t.Error("the proof still carries the digest of a file whose stat now vouches for it")
+	}
+	if c := CheckProof(path, root, []byte("r"), lookup); !c.Holds {
+		t.Fatalf("after aging, CheckProof = %+v, want it to hold", c)
 	}
 }

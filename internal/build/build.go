@@ -126,7 +126,7 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 				warned = append(warned, ev.Label)
 			}
 		}
-		b.saveProof(plan, sum, warned)
+		b.saveProof(plan, sum, warned, nil)
 		return sum, nil
 	}
 	if b.tmp, err = scratchDir(opts.Root); err != nil {
@@ -155,12 +155,15 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 	}
 	opts.OnEvent(Event{Event: EventBuildStarted, Total: len(tasks)})
 	sum := &Summary{Counts: map[string]int{}, Cache: map[string]int{}}
-	var warned []string
+	var warned, written []string
 	for res := range r.Results() {
 		ev := b.event(res)
 		sum.count(ev)
 		if ev.Status == "warn" {
 			warned = append(warned, ev.Label)
+		}
+		if ev.Cache == "miss" || ev.Cache == "restored" {
+			written = append(written, ev.Label)
 		}
 		switch res.Status {
 		case exec.StatusFailed, exec.StatusTimeout:
@@ -175,7 +178,7 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 	if !opts.DryRun {
 		b.saveStats(start, sum)
 		b.saveNoop(plan, sum, warned)
-		b.saveProof(plan, sum, warned)
+		b.saveProof(plan, sum, warned, written)
 	}
 	ok := !sum.Failed && !sum.Canceled
 	opts.OnEvent(Event{Event: EventBuildFinished, Counts: sum.Counts, OK: &ok,

@@ -36,20 +36,21 @@ const (
 )
 
 // saveProof writes the proof after a build in which every rule ended up
-// to date (ok, or warn: the rules in warned), and removes any older one
-// otherwise. It writes none when a rule's findings cannot be replayed
-// from one line, or a file changed while being hashed.
-func (b *builder) saveProof(plan *Plan, sum *Summary, warned []string) {
+// to date (ok, or warn: the rules in warned; written are those that ran
+// or were restored), and removes any older one otherwise. It writes none
+// when a rule's findings cannot be replayed from one line, or a file
+// changed while being hashed.
+func (b *builder) saveProof(plan *Plan, sum *Summary, warned, written []string) {
 	p := b.opts.Proof
 	if p == nil {
 		return
 	}
-	if !b.writeProof(plan, sum, warned) {
+	if !b.writeProof(plan, sum, warned, written) {
 		os.Remove(p.Path)
 	}
 }
 
-func (b *builder) writeProof(plan *Plan, sum *Summary, warned []string) bool {
+func (b *builder) writeProof(plan *Plan, sum *Summary, warned, written []string) bool {
 	p, state := b.opts.Proof, b.cache.state
 	if !b.noopPossible(plan) || sum.Counts["ok"]+sum.Counts["warn"] != len(plan.Rules) {
 		return false
@@ -89,8 +90,18 @@ func (b *builder) writeProof(plan *Plan, sum *Summary, warned []string) bool {
 	slices.Sort(env)
 	env = slices.Compact(env)
 	// The rules' files, by the stats their digests are memoised under.
-	// Those too recent to be memoised (the outputs just written, a source
-	// saved moments ago) are hashed, and carry their digests.
+	// Those too recent to be memoised carry their digests: the outputs
+	// just written the ones their records hold (a change since shows
+	// when the check hashes them), others (a source saved moments ago)
+	// hashed now.
+	fresh := make(map[string]cache.Digest)
+	for _, id := range written {
+		if e, ok := state.Outcome(id); ok {
+			for _, o := range e.Record.Outputs {
+				fresh[o.Path] = o.Digest
+			}
+		}
+	}
 	ruleFiles := planFiles(plan, discovered)
 	files := make([]cache.ProofFile, len(ruleFiles))
 	for i, path := range ruleFiles {
@@ -99,9 +110,13 @@ func (b *builder) writeProof(plan *Plan, sum *Summary, warned []string) bool {
 			files[i] = cache.ProofFile{Path: path, Stat: st}
 			continue
 		}
-		d, st, err := b.cache.memo.DigestStat(abs)
-		if err != nil {
-			return false
+		d, ok := fresh[path]
+		st := cache.StatFile(abs)
+		if !ok {
+			var err error
+			if d, st, err = b.cache.memo.DigestStat(abs); err != nil {
+				return false
+			}
 		}
 		files[i] = cache.ProofFile{Path: path, Stat: st, Verify: true, Digest: d}
 	}
