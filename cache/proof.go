@@ -24,6 +24,7 @@ package cache
 
 import (
 	"encoding/binary"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -54,6 +55,14 @@ func StatFile(path string) FileStat {
 		return FileStat{}
 	}
 	return FileStat{st: st, present: true, other: !regular}
+}
+
+// String shows the stat: size, mtime, ctime and inode, or "missing".
+func (s FileStat) String() string {
+	if !s.present {
+		return "missing"
+	}
+	return fmt.Sprintf("size %d mtime %d ctime %d inode %d", s.st.size, s.st.mtime, s.st.ctime, s.st.inode)
 }
 
 // ContentDigest digests what a path holds: a regular file's contents, or

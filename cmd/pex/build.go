@@ -10,10 +10,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pex-build/pex/cache"
-
 	"github.com/spf13/cobra"
 
+	"github.com/pex-build/pex/cache"
 	"github.com/pex-build/pex/internal/build"
 	"github.com/pex-build/pex/internal/status"
 )
@@ -175,7 +174,7 @@ func (a *app) proofRequest(cwd string, args []string) []byte {
 	var b strings.Builder
 	exe, err := os.Executable()
 	if err == nil {
-		fmt.Fprintf(&b, "pex %s %v\x00", exe, cache.StatFile(exe))
+		fmt.Fprintf(&b, "pex %s %s\x00", exe, cache.StatFile(exe))
 	}
 	fmt.Fprintf(&b, "build\x00%s\x00%s/%s/%d\x00", cwd, runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
 	for _, arg := range args {
