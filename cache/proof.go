@@ -13,12 +13,15 @@
 // which writes a new proof. A stat younger than RacyMargin cannot prove
 // a file unchanged (a change within one timestamp tick would keep it), so
 // such a file is recorded with its digest, and hashed again when its stat
-// holds: typically the few outputs the last build wrote.
+// holds: typically the few outputs the last build wrote. Every file of
+// the rules carries its contents' digest anyway, so that one touched or
+// saved unchanged leaves the proof holding, written again with its new
+// stat.
 //
 // Format: "pexu", uvarint version, request, variable names, digest of
 // their values, payload, the number of evaluation paths, then the files
-// (path, kind, for entryVerify the digest, then size, mtime, ctime,
-// inode), and the CRC-32C of all of it. A damaged proof is no proof.
+// (path, kind, a digest for the kinds that carry one, then size, mtime,
+// ctime, inode), and the CRC-32C of all of it. A damaged proof is no proof.
 
 package cache
 
@@ -36,7 +39,7 @@ import (
 
 const (
 	proofMagic   = "pexu"
-	proofVersion = 3
+	proofVersion = 4
 )
 
 // FileStat is a path's stat as the proof compares it. The zero value
@@ -96,25 +99,29 @@ func (s FileStat) Recent(now time.Time) bool {
 	return s.present && racy(s.st, now)
 }
 
-// Stat returns the stat under which path's digest is memoised, or false
-// when none is: the file was never hashed, or too recently changed.
-func (m *Memo) Stat(path string) (FileStat, bool) {
+// Stat returns the digest memoised for path and the stat it is memoised
+// under, or false when none is: the file was never hashed, or too
+// recently changed.
+func (m *Memo) Stat(path string) (FileStat, Digest, bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	e, ok := m.entries[path]
-	return FileStat{st: e.stat, present: true}, ok
+	return FileStat{st: e.stat, present: true}, e.digest, ok
 }
 
 // ProofFile is one path a proof depends on, workspace-relative (or
-// absolute, outside the workspace), with its stat. A path whose stat is
-// too recent to vouch for its contents (see RacyMargin) carries their
-// ContentDigest, taken after the stat: Verify says the check must digest
-// it again when its stat holds.
+// absolute, outside the workspace), with its stat. A file may carry its
+// contents' digest (Content): when its stat changed but not what it
+// holds (touched, saved unchanged), the proof still holds. A path whose
+// stat is too recent to vouch for its contents (see RacyMargin) carries
+// their ContentDigest, taken after the stat, and Verify: the check
+// digests it again even when its stat holds.
 type ProofFile struct {
-	Path   string
-	Stat   FileStat
-	Verify bool
-	Digest Digest
+	Path    string
+	Stat    FileStat
+	Content bool // Digest is the file's contents' digest
+	Verify  bool // digest it even when its stat holds (implies Content)
+	Digest  Digest
 }
 
 // Proof is an up-to-date proof; see the top of this file.
@@ -170,6 +177,9 @@ func WriteProof(path string, p *Proof, lookupEnv func(string) (string, bool)) er
 				e.digest(f.Digest)
 			case f.Verify:
 				e.b = append(e.b, entryVerify)
+				e.digest(f.Digest)
+			case f.Content && !f.Stat.other:
+				e.b = append(e.b, entryContent)
 				e.digest(f.Digest)
 			case f.Stat.other:
 				e.b = append(e.b, entryOther)
@@ -240,8 +250,11 @@ func CheckProof(path, root string, request []byte, lookupEnv func(string) (strin
 		if len(kind) != 1 || kind[0] == entryMissing {
 			continue
 		}
-		if kind[0] == entryVerify || kind[0] == entryVerifyOther {
-			f.verify, f.digest = true, d.digest()
+		switch kind[0] {
+		case entryVerify, entryVerifyOther:
+			f.verify, f.content, f.digest = true, true, d.digest()
+		case entryContent:
+			f.content, f.digest = true, d.digest()
 		}
 		other := kind[0] == entryOther || kind[0] == entryVerifyOther
 		f.stat = FileStat{present: true, other: other, st: fileStat{size: d.varint(), mtime: d.varint(), ctime: d.varint()}}
@@ -258,29 +271,31 @@ func CheckProof(path, root string, request []byte, lookupEnv func(string) (strin
 	c.Changed = changed(root, files[evaluation:], false)
 	c.Holds = len(c.Changed) == 0
 	if c.Holds {
-		age(path, request, env, payload, int(evaluation), files, lookupEnv)
+		refresh(path, request, env, payload, int(evaluation), files, lookupEnv)
 	}
 	return c
 }
 
-// age writes a proof that holds again when paths it carried digests for,
-// as too recent, have since aged: their stats now vouch for them alone,
-// and later checks need not hash them.
-func age(path string, request []byte, env []string, payload []byte, evaluation int, files []proofEntry, lookupEnv func(string) (string, bool)) {
+// refresh writes a proof that holds again when it learned something: a
+// file's new stat (touched, same contents), or that paths it carried as
+// too recent have aged, so that their stats now vouch for them and later
+// checks need not hash them.
+func refresh(path string, request []byte, env []string, payload []byte, evaluation int, files []proofEntry, lookupEnv func(string) (string, bool)) {
 	now := proofClock()
-	aged := false
+	stale := false
 	for i := range files {
-		if files[i].verify && !files[i].stat.Recent(now) {
-			aged = true
+		if files[i].moved || files[i].verify && !files[i].stat.Recent(now) {
+			stale = true
 			break
 		}
 	}
-	if !aged {
+	if !stale {
 		return
 	}
 	all := make([]ProofFile, len(files))
 	for i, f := range files {
-		all[i] = ProofFile{Path: string(f.path), Stat: f.stat, Verify: f.verify && f.stat.Recent(now), Digest: f.digest}
+		all[i] = ProofFile{Path: string(f.path), Stat: f.stat, Content: f.content,
+			Verify: f.content && f.stat.Recent(now), Digest: f.digest}
 	}
 	_ = WriteProof(path, &Proof{Request: request, Env: env, Payload: payload,
 		Evaluation: all[:evaluation], Files: all[evaluation:]}, lookupEnv)
@@ -296,26 +311,41 @@ const (
 	entryOther       // a directory, say
 	entryVerify      // a regular file, followed by the digest to verify
 	entryVerifyOther // a directory, followed by the digest to verify
+	entryContent     // a regular file, followed by its contents' digest
 )
 
 // proofEntry is a ProofFile as read back: the path aliases the proof.
 type proofEntry struct {
-	path   []byte
-	stat   FileStat
-	verify bool
-	digest Digest
+	path    []byte
+	stat    FileStat
+	content bool // digest is the contents' digest
+	verify  bool // and it must be checked even when the stat holds
+	digest  Digest
+	moved   bool // the stat changed, the contents did not: stat is the new one
 }
 
-// holds reports whether the path at buf (NUL-terminated) still matches.
+// holds reports whether the path at buf (NUL-terminated) still matches:
+// the same stat (and contents, if too recent to trust the stat), or the
+// same contents under a new stat, which it then keeps.
 func (f *proofEntry) holds(buf []byte) bool {
-	if statProof(buf) != f.stat {
+	cur := statProof(buf)
+	name := string(buf[:len(buf)-1])
+	if cur == f.stat {
+		if !f.verify {
+			return true
+		}
+		d, err := ContentDigest(name, cur)
+		return err == nil && d == f.digest
+	}
+	if !f.content || f.stat.other || !cur.present || cur.other {
 		return false
 	}
-	if !f.verify {
-		return true
+	d, _, err := HashFile(name)
+	if err != nil || d != f.digest {
+		return false
 	}
-	d, err := ContentDigest(string(buf[:len(buf)-1]), f.stat)
-	return err == nil && d == f.digest
+	f.stat, f.moved = cur, true
+	return true
 }
 
 // changed stats every file on a few goroutines and returns those whose

@@ -154,9 +154,10 @@ func TestProofVerifiesRecentFilesByDigest(t *testing.T) {
 	}
 }
 
-// Once a path carried by digest has aged, the check that finds the proof
-// holding writes it again without the digest: later checks only stat it.
-func TestProofDropsDigestsOfAgedFiles(t *testing.T) {
+// Once a path carried as too recent has aged, the check that finds the
+// proof holding writes it again without asking for the path to be hashed:
+// later checks only stat it.
+func TestProofStopsVerifyingAgedFiles(t *testing.T) {
 	root := t.TempDir()
 	p := filepath.Join(root, "out.txt")
 	writeFile(t, p, []byte("built"))
@@ -165,14 +166,18 @@ func TestProofDropsDigestsOfAgedFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	lookup := func(string) (string, bool) { return "", false }
-	d := HashString("built")
 	path := filepath.Join(root, ".pex", "proof", "x")
-	files := []ProofFile{{Path: "out.txt", Stat: StatFile(p), Verify: true, Digest: d}}
+	files := []ProofFile{{Path: "out.txt", Stat: StatFile(p), Content: true, Verify: true, Digest: HashString("built")}}
 	if err := WriteProof(path, &Proof{Request: []byte("r"), Files: files}, lookup); err != nil {
 		t.Fatal(err)
 	}
-	if data, _ := os.ReadFile(path); !bytes.Contains(data, d[:]) {
-		t.Fatal("the proof does not carry the digest")
+	kind := func() byte {
+		data, _ := os.ReadFile(path)
+		i := bytes.Index(data, []byte("out.txt"))
+		return data[i+len("out.txt")]
+	}
+	if kind() != entryVerify {
+		t.Fatalf("entry kind %d, want entryVerify", kind())
 	}
 	// Its ctime is now, whatever its mtime: let time pass.
 	proofClock = func() time.Time { return time.Now().Add(time.Minute) }
@@ -180,10 +185,45 @@ func TestProofDropsDigestsOfAgedFiles(t *testing.T) {
 	if c := CheckProof(path, root, []byte("r"), lookup); !c.Holds {
 		t.Fatalf("CheckProof = %+v, want it to hold", c)
 	}
-	if data, _ := os.ReadFile(path); bytes.Contains(data, d[:]) {
-		t.Error("the proof still carries the digest of a file whose stat now vouches for it")
+	if kind() != entryContent {
+		t.Errorf("entry kind %d after aging, want entryContent (stat alone vouches)", kind())
 	}
 	if c := CheckProof(path, root, []byte("r"), lookup); !c.Holds {
 		t.Fatalf("after aging, CheckProof = %+v, want it to hold", c)
+	}
+}
+
+// A file whose stat changed but not its contents (touched, saved as it
+// was) leaves the proof holding, and the proof is written again with the
+// new stat.
+func TestProofHoldsForTouchedFileWithSameContents(t *testing.T) {
+	root := t.TempDir()
+	p := filepath.Join(root, "src.c")
+	writeFile(t, p, []byte("int a;"))
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(p, old, old); err != nil {
+		t.Fatal(err)
+	}
+	lookup := func(string) (string, bool) { return "", false }
+	path := filepath.Join(root, ".pex", "proof", "x")
+	files := []ProofFile{{Path: "src.c", Stat: StatFile(p), Content: true, Digest: HashString("int a;")}}
+	if err := WriteProof(path, &Proof{Request: []byte("r"), Files: files}, lookup); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(path)
+	now := time.Now()
+	if err := os.Chtimes(p, now, now); err != nil {
+		t.Fatal(err)
+	}
+	if c := CheckProof(path, root, []byte("r"), lookup); !c.Holds {
+		t.Fatalf("touched, same contents: CheckProof = %+v, want it to hold", c)
+	}
+	after, _ := os.ReadFile(path)
+	if bytes.Equal(before, after) {
+		t.Error("the proof was not written again with the new stat")
+	}
+	writeFile(t, p, []byte("int b;"))
+	if c := CheckProof(path, root, []byte("r"), lookup); c.Holds || !slices.Equal(c.Changed, []string{"src.c"}) {
+		t.Fatalf("edited: CheckProof = %+v, want src.c changed", c)
 	}
 }

@@ -210,7 +210,7 @@ func (w *workspace) evaluationStats() ([]cache.ProofFile, bool) {
 			if err != nil {
 				return nil, false
 			}
-			f.Verify, f.Digest = true, d
+			f.Content, f.Verify, f.Digest = true, true, d
 		}
 		files = append(files, f)
 	}

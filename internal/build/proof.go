@@ -106,8 +106,8 @@ func (b *builder) writeProof(plan *Plan, sum *Summary, warned, written []string)
 	files := make([]cache.ProofFile, len(ruleFiles))
 	for i, path := range ruleFiles {
 		abs := b.cache.abs(path)
-		if st, ok := b.cache.memo.Stat(abs); ok {
-			files[i] = cache.ProofFile{Path: path, Stat: st}
+		if st, d, ok := b.cache.memo.Stat(abs); ok {
+			files[i] = cache.ProofFile{Path: path, Stat: st, Content: true, Digest: d}
 			continue
 		}
 		d, ok := fresh[path]
@@ -118,7 +118,7 @@ func (b *builder) writeProof(plan *Plan, sum *Summary, warned, written []string)
 				return false
 			}
 		}
-		files[i] = cache.ProofFile{Path: path, Stat: st, Verify: true, Digest: d}
+		files[i] = cache.ProofFile{Path: path, Stat: st, Content: true, Verify: true, Digest: d}
 	}
 	eval, ok := p.Evaluation()
 	if !ok {
