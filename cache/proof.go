@@ -32,6 +32,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -164,7 +165,14 @@ func WriteProof(path string, p *Proof, lookupEnv func(string) (string, bool)) er
 	e.str(string(p.Payload))
 	e.uvarint(uint64(len(p.Evaluation)))
 	e.uvarint(uint64(len(p.Evaluation) + len(p.Files)))
+	// In path order, so that the paths of one directory come together
+	// (see statter).
+	byPath := func(a, b ProofFile) int { return strings.Compare(a.Path, b.Path) }
 	for _, list := range [][]ProofFile{p.Evaluation, p.Files} {
+		if !slices.IsSortedFunc(list, byPath) {
+			list = slices.Clone(list)
+			slices.SortFunc(list, byPath)
+		}
 		for i := range list {
 			f := &list[i]
 			e.str(f.Path)
@@ -220,8 +228,12 @@ func WriteProof(path string, p *Proof, lookupEnv func(string) (string, bool)) er
 // every changed path of the rules, which a build that must run anyway
 // need not stat again.
 func CheckProof(path, root string, request []byte, lookupEnv func(string) (string, bool)) ProofCheck {
-	data, err := os.ReadFile(path)
-	if err != nil || len(data) < len(proofMagic)+4 {
+	data, release, err := readProofFile(path)
+	if err != nil {
+		return ProofCheck{}
+	}
+	defer release() // what outlives the check is copied out of it
+	if len(data) < len(proofMagic)+4 {
 		return ProofCheck{}
 	}
 	body := data[:len(data)-4]
@@ -252,9 +264,9 @@ func CheckProof(path, root string, request []byte, lookupEnv func(string) (strin
 		}
 		switch kind[0] {
 		case entryVerify, entryVerifyOther:
-			f.verify, f.content, f.digest = true, true, d.digest()
+			f.verify, f.digest = true, digestRef(&d)
 		case entryContent:
-			f.content, f.digest = true, d.digest()
+			f.digest = digestRef(&d)
 		}
 		other := kind[0] == entryOther || kind[0] == entryVerifyOther
 		f.stat = FileStat{present: true, other: other, st: fileStat{size: d.varint(), mtime: d.varint(), ctime: d.varint()}}
@@ -294,8 +306,10 @@ func refresh(path string, request []byte, env []string, payload []byte, evaluati
 	}
 	all := make([]ProofFile, len(files))
 	for i, f := range files {
-		all[i] = ProofFile{Path: string(f.path), Stat: f.stat, Content: f.content,
-			Verify: f.content && f.stat.Recent(now), Digest: f.digest}
+		all[i] = ProofFile{Path: string(f.path), Stat: f.stat}
+		if f.digest != nil {
+			all[i].Content, all[i].Verify, all[i].Digest = true, f.stat.Recent(now), *f.digest
+		}
 	}
 	_ = WriteProof(path, &Proof{Request: request, Env: env, Payload: payload,
 		Evaluation: all[:evaluation], Files: all[evaluation:]}, lookupEnv)
@@ -314,34 +328,46 @@ const (
 	entryContent     // a regular file, followed by its contents' digest
 )
 
-// proofEntry is a ProofFile as read back: the path aliases the proof.
-type proofEntry struct {
-	path    []byte
-	stat    FileStat
-	content bool // digest is the contents' digest
-	verify  bool // and it must be checked even when the stat holds
-	digest  Digest
-	moved   bool // the stat changed, the contents did not: stat is the new one
+// digestRef returns the next digest of d, aliasing its input, or nil.
+func digestRef(d *decoder) *Digest {
+	b := d.bytes(uint64(len(Digest{})))
+	if len(b) != len(Digest{}) {
+		return nil
+	}
+	return (*Digest)(b)
 }
 
-// holds reports whether the path at buf (NUL-terminated) still matches:
-// the same stat (and contents, if too recent to trust the stat), or the
-// same contents under a new stat, which it then keeps.
-func (f *proofEntry) holds(buf []byte) bool {
-	cur := statProof(buf)
-	name := string(buf[:len(buf)-1])
-	if cur == f.stat {
-		if !f.verify {
-			return true
-		}
-		d, err := ContentDigest(name, cur)
-		return err == nil && d == f.digest
+// proofEntry is a ProofFile as read back: the path and digest alias the
+// proof, and the entry is kept small, as a large proof has many.
+type proofEntry struct {
+	path   []byte
+	stat   FileStat
+	digest *Digest // the contents' digest, if carried
+	verify bool    // digest it even when the stat holds
+	moved  bool    // the stat changed, the contents did not: stat is the new one
+}
+
+// holds reports whether the path still matches: the same stat (and
+// contents, if too recent to trust the stat), or the same contents under
+// a new stat, which it then keeps.
+func (f *proofEntry) holds(root string, st *statter) bool {
+	cur := st.stat(f.path)
+	if cur == f.stat && !f.verify {
+		return true
 	}
-	if !f.content || f.stat.other || !cur.present || cur.other {
+	name := string(f.path)
+	if len(name) == 0 || name[0] != '/' {
+		name = root + "/" + name
+	}
+	if cur == f.stat {
+		d, err := ContentDigest(name, cur)
+		return err == nil && d == *f.digest
+	}
+	if f.digest == nil || f.stat.other || !cur.present || cur.other {
 		return false
 	}
 	d, _, err := HashFile(name)
-	if err != nil || d != f.digest {
+	if err != nil || d != *f.digest {
 		return false
 	}
 	f.stat, f.moved = cur, true
@@ -361,7 +387,8 @@ func changed(root string, files []proofEntry, first bool) []string {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			buf := make([]byte, 0, len(root)+256)
+			st := newStatter(root)
+			defer st.close()
 			for !stop.Load() {
 				start := int(next.Add(chunk)) - chunk
 				if start >= len(files) {
@@ -369,12 +396,7 @@ func changed(root string, files []proofEntry, first bool) []string {
 				}
 				for i := start; i < min(start+chunk, len(files)); i++ {
 					f := &files[i]
-					buf = buf[:0]
-					if len(f.path) == 0 || f.path[0] != '/' {
-						buf = append(append(buf, root...), '/')
-					}
-					buf = append(append(buf, f.path...), 0)
-					if !f.holds(buf) {
+					if !f.holds(root, st) {
 						found[w] = append(found[w], string(f.path))
 						if first {
 							stop.Store(true)

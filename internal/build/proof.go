@@ -103,6 +103,7 @@ func (b *builder) writeProof(plan *Plan, sum *Summary, warned, written []string)
 		}
 	}
 	ruleFiles := planFiles(plan, discovered)
+	slices.Sort(ruleFiles) // the order the proof keeps them in
 	files := make([]cache.ProofFile, len(ruleFiles))
 	for i, path := range ruleFiles {
 		abs := b.cache.abs(path)
@@ -131,6 +132,27 @@ func (b *builder) writeProof(plan *Plan, sum *Summary, warned, written []string)
 	}
 	pruneProofs(filepath.Dir(p.Path))
 	return true
+}
+
+// replayLine turns one line of a proof's payload into the event of an
+// up-to-date rule, or false for a line that does not parse.
+func replayLine(line string) (Event, bool) {
+	label, fields, _ := strings.Cut(line, "\x00")
+	flag, findings, some := strings.Cut(fields, "\x00")
+	ev := Event{Event: EventRule, Label: label, Status: "ok", Cache: "hit"}
+	switch {
+	case label == "":
+		return ev, false
+	case flag == proofOK:
+	case flag == proofWarn:
+		ev.Status = "warn"
+		if some {
+			ev.Findings = strings.Split(findings, "\x00")
+		}
+	default:
+		return ev, false
+	}
+	return ev, true
 }
 
 // keepProofs is how many proofs, one per distinct request, a workspace
@@ -173,32 +195,23 @@ func Answer(path, root string, request []byte, hostEnv func(string) (string, boo
 	if !check.Holds {
 		return nil, check
 	}
-	fail := cache.ProofCheck{}
-	rest := string(check.Payload)
-	events := make([]Event, 0, strings.Count(rest, "\n"))
-	for rest != "" {
+	// The payload is checked whole before anything is reported, then
+	// replayed line by line: no slice of ten thousand events.
+	payload := string(check.Payload)
+	n := 0
+	for rest := payload; rest != ""; n++ {
 		var line string
 		line, rest, _ = strings.Cut(rest, "\n")
-		label, fields, _ := strings.Cut(line, "\x00")
-		flag, findings, some := strings.Cut(fields, "\x00")
-		ev := Event{Event: EventRule, Label: label, Status: "ok", Cache: "hit"}
-		switch {
-		case label == "":
-			return nil, fail
-		case flag == proofOK:
-		case flag == proofWarn:
-			ev.Status = "warn"
-			if some {
-				ev.Findings = strings.Split(findings, "\x00")
-			}
-		default:
-			return nil, fail
+		if _, ok := replayLine(line); !ok {
+			return nil, cache.ProofCheck{}
 		}
-		events = append(events, ev)
 	}
-	onEvent(Event{Event: EventBuildStarted, Total: len(events)})
+	onEvent(Event{Event: EventBuildStarted, Total: n})
 	sum := &Summary{Counts: map[string]int{}, Cache: map[string]int{}, Proven: check.Files}
-	for _, ev := range events {
+	for rest := payload; rest != ""; {
+		var line string
+		line, rest, _ = strings.Cut(rest, "\n")
+		ev, _ := replayLine(line)
 		sum.count(ev)
 		onEvent(ev)
 	}
