@@ -148,6 +148,27 @@
 // the memoised one even if size and mtime are put back. Files changed more
 // recently are hashed each time they are asked for.
 //
+// # Up-to-date proofs
+//
+// <root>/.pex/proof/<16 hex digits of BLAKE3(request)>, written by
+// WriteProof (temporary file, rename; no fsync: a lost proof costs one
+// full build) and checked by CheckProof without the workspace lock:
+//
+//	"pexu" uvarint(version) str(request) strs(variable names)
+//	digest(BLAKE3 over name=value NUL, or name NUL when unset) str(payload)
+//	uvarint(evaluation paths) uvarint(all paths)
+//	per path, in path order within each of the two lists:
+//	  str(path) kind [digest] varint size, mtime, ctime  uvarint inode
+//	crc32c (little endian) of everything before it
+//
+// Kinds: 0 missing (nothing follows), 1 regular file, 2 other (a
+// directory), 3 regular file too recent for its stat to vouch for it,
+// then its digest, checked whenever the stat holds, 4 the same for a
+// directory (the digest of its sorted names), 5 regular file and its
+// contents' digest, which keeps the proof holding when only the stat
+// changed. Evaluation paths come first; a change among them means the
+// rules themselves may differ.
+//
 // # Workspace lock
 //
 // Lock takes flock(2) LOCK_EX on <root>/.pex/lock, which holds the
