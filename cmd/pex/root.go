@@ -137,7 +137,7 @@ file error, 130 interrupted.`,
 	f.BoolVarP(&a.keepGoing, "keep-going", "k", false, "keep going after a failure with what does not depend on it")
 	f.BoolVarP(&a.dryRun, "dry-run", "n", false, "print what would run, run nothing")
 	f.StringArrayVar(&a.set, "set", nil, "set a config() value: `name=value` (repeatable)")
-	f.BoolVarP(&a.verbose, "verbose", "v", false, "print each command and its output")
+	f.BoolVarP(&a.verbose, "verbose", "v", false, "print each command, its output and why it ran, and every rule up to date")
 	f.BoolVar(&a.json, "json", false, "write one JSON event per line on stdout, nothing else")
 	f.BoolVar(&a.noCache, "no-cache", false, "run every rule, ignoring and refreshing the cache")
 	f.BoolVar(&a.noWait, "no-wait", false, "fail at once if another pex process is building in this workspace")
