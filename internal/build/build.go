@@ -209,6 +209,9 @@ type builder struct {
 	// stampID and stampKey identify the plan's no-op stamp (noop.go).
 	stampID  string
 	stampKey cache.Digest
+	// files are the plan's files, when a no-op answered by the stamp
+	// listed them (noop.go), for the proof (proof.go).
+	files []string
 }
 
 // ruleResult is what a rule's task returns as its value.

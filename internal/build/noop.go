@@ -13,8 +13,9 @@
 // stamp in the state, under an id made from noopPrefix and a digest of the
 // rules' labels, so alternating between them keeps both fast. Its key
 // digests the graph, the rules and the passed-through values; its record
-// lists the rules that ended warn (to replay their findings) and the
-// depfile inputs.
+// lists the rules that ended warn (to replay their findings). The depfile
+// inputs to check are read from the rules' own state entries, which a
+// build of other rules may have updated since.
 
 package build
 
@@ -80,16 +81,27 @@ func (b *builder) tryNoop(plan *Plan) (events []Event, ok bool) {
 	if !found || e.Key != key {
 		return nil, false
 	}
+	// The discovered inputs come from the rules' entries, not the stamp:
+	// a build of other rules may have rerun one since and found more.
 	var changed map[string]bool
+	disc := b.discovered(plan)
 	if b.opts.ChangedKnown {
-		changed = make(map[string]bool, len(b.opts.Changed))
+		// The proof listed every changed file it knew; depfile inputs
+		// found since it was written are statted here.
+		paths := make([]string, len(disc))
+		for i, it := range disc {
+			paths[i] = it.Name
+		}
+		changed = b.changedFiles(paths)
 		for _, p := range b.opts.Changed {
 			changed[p] = true
 		}
 	} else {
-		changed = b.changedFiles(planFiles(plan, e.Record.Discovered))
+		b.files = planFiles(plan, disc)
+		changed = b.changedFiles(b.files)
 	}
 	if len(changed) > 0 {
+		b.files = nil
 		b.clean = b.unreached(plan, changed)
 		return nil, false
 	}
@@ -228,13 +240,20 @@ func (b *builder) saveNoop(plan *Plan, sum *Summary, warned []string) {
 		return
 	}
 	rec := cache.Record{Status: "ok", Findings: warned, Created: time.Now()}
+	state.Set(id, cache.Entry{Key: key, Record: rec})
+}
+
+// discovered returns the inputs the plan's depfile rules reported when
+// they last ran, from their state entries.
+func (b *builder) discovered(plan *Plan) []cache.Item {
+	var items []cache.Item
 	for _, t := range plan.Rules {
 		if t.Depfile == "" {
 			continue
 		}
-		if e, found := state.Outcome(t.Label.String()); found {
-			rec.Discovered = append(rec.Discovered, e.Record.Discovered...)
+		if e, found := b.cache.state.Outcome(t.Label.String()); found {
+			items = append(items, e.Record.Discovered...)
 		}
 	}
-	state.Set(id, cache.Entry{Key: key, Record: rec})
+	return items
 }

@@ -24,8 +24,9 @@ type ProofOptions struct {
 	Path    string // where the proof lives
 	Request []byte // what was asked, exactly: a later identical request may be answered by the proof
 	// Evaluation returns the files and directories evaluating the BUILD
-	// files depended on, with stats that vouch for it (none changed too
-	// recently), or false.
+	// files depended on, each with its stat, or its digest where the stat
+	// is too recent to vouch for it; or false when the evaluation no
+	// longer holds.
 	Evaluation func() ([]cache.ProofFile, bool)
 }
 
@@ -61,31 +62,25 @@ func (b *builder) writeProof(plan *Plan, sum *Summary, warned, written []string)
 	}
 	var payload strings.Builder
 	var env []string
-	var discovered []cache.Item
 	for _, t := range plan.Rules {
 		id := t.Label.String()
-		payload.WriteString(id)
-		if warn[id] || t.Depfile != "" {
-			e, ok := state.Outcome(id)
-			if !ok {
+		env = append(env, t.EnvPassthrough...)
+		if !warn[id] {
+			payload.WriteString(id + "\x00" + proofOK + "\n")
+			continue
+		}
+		e, ok := state.Outcome(id)
+		if !ok {
+			return false
+		}
+		payload.WriteString(id + "\x00" + proofWarn)
+		for _, f := range e.Record.Findings {
+			if strings.ContainsAny(f, "\x00\n") {
 				return false
 			}
-			discovered = append(discovered, e.Record.Discovered...)
-			if warn[id] {
-				payload.WriteString("\x00" + proofWarn)
-				for _, f := range e.Record.Findings {
-					if strings.ContainsAny(f, "\x00\n") {
-						return false
-					}
-					payload.WriteString("\x00" + f)
-				}
-			}
-		}
-		if !warn[id] {
-			payload.WriteString("\x00" + proofOK)
+			payload.WriteString("\x00" + f)
 		}
 		payload.WriteByte('\n')
-		env = append(env, t.EnvPassthrough...)
 	}
 	slices.Sort(env)
 	env = slices.Compact(env)
@@ -102,24 +97,27 @@ func (b *builder) writeProof(plan *Plan, sum *Summary, warned, written []string)
 			}
 		}
 	}
-	ruleFiles := planFiles(plan, discovered)
+	ruleFiles := b.files // a no-op build listed them already
+	if ruleFiles == nil {
+		ruleFiles = planFiles(plan, b.discovered(plan))
+	}
 	slices.Sort(ruleFiles) // the order the proof keeps them in
 	files := make([]cache.ProofFile, len(ruleFiles))
 	for i, path := range ruleFiles {
 		abs := b.cache.abs(path)
-		if st, d, ok := b.cache.memo.Stat(abs); ok {
-			files[i] = cache.ProofFile{Path: path, Stat: st, Content: true, Digest: d}
-			continue
-		}
-		d, ok := fresh[path]
-		st := cache.StatFile(abs)
-		if !ok {
-			var err error
-			if d, st, err = b.cache.memo.DigestStat(abs); err != nil {
+		f := cache.ProofFile{Path: path, Content: true}
+		var ok bool
+		if f.Stat, f.Digest, ok = b.cache.memo.Stat(abs); !ok {
+			f.Verify = true
+			if f.Digest, ok = fresh[path]; ok {
+				f.Stat = cache.StatFile(abs)
+			} else if d, st, err := b.cache.memo.DigestStat(abs); err == nil {
+				f.Digest, f.Stat = d, st
+			} else {
 				return false
 			}
 		}
-		files[i] = cache.ProofFile{Path: path, Stat: st, Content: true, Verify: true, Digest: d}
+		files[i] = f
 	}
 	eval, ok := p.Evaluation()
 	if !ok {
