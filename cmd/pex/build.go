@@ -92,8 +92,8 @@ func (a *app) build(ctx context.Context, args []string, filter func(*selection) 
 	}
 	if proof != nil {
 		if len(sel.services) > 0 {
-			proof = nil // its note must be printed: no proof, and remove any
-			os.Remove(a.proofPath(root, cwd, args))
+			os.Remove(proof.Path) // its note must be printed: no proof
+			proof = nil
 		} else {
 			proof.Evaluation = w.evaluationStats
 		}
@@ -156,16 +156,10 @@ func (a *app) proofOptions(root, cwd string, args []string, plain bool) *build.P
 		return nil
 	}
 	req := a.proofRequest(cwd, args)
-	return &build.ProofOptions{Path: proofPathFor(root, req), Request: req}
+	path := filepath.Join(root, ".pex", "proof", cache.HashBytes(req).String()[:16])
+	return &build.ProofOptions{Path: path, Request: req}
 }
 
-func (a *app) proofPath(root, cwd string, args []string) string {
-	return proofPathFor(root, a.proofRequest(cwd, args))
-}
-
-func proofPathFor(root string, req []byte) string {
-	return filepath.Join(root, ".pex", "proof", cache.HashBytes(req).String()[:16])
-}
 
 // proofRequest spells out everything besides files that a build's answer
 // depends on: the pex binary, the command and where it was run, the
