@@ -129,7 +129,7 @@ type ProofFile struct {
 type Proof struct {
 	Request []byte   // what was asked, exactly
 	Env     []string // names of the variables the rules pass through
-	Payload []byte   // what to replay, opaque here
+	Payload string   // what to replay, opaque here
 	// The paths the answer depends on: those evaluating the BUILD files
 	// depended on, and the rules' files.
 	Evaluation, Files []ProofFile
@@ -143,7 +143,7 @@ type ProofCheck struct {
 	// Holds says every path still has its recorded stat: the proof
 	// answers the request.
 	Holds   bool
-	Payload []byte
+	Payload string
 	Files   int // paths in the proof
 	// When it does not hold: EvaluationChanged says a path evaluation
 	// depended on changed, so the rules may differ. Otherwise Changed
@@ -162,7 +162,7 @@ func WriteProof(path string, p *Proof, lookupEnv func(string) (string, bool)) er
 	e.str(string(p.Request))
 	e.strs(p.Env)
 	e.digest(envSum(p.Env, lookupEnv))
-	e.str(string(p.Payload))
+	e.str(p.Payload)
 	e.uvarint(uint64(len(p.Evaluation)))
 	e.uvarint(uint64(len(p.Evaluation) + len(p.Files)))
 	// In path order, so that the paths of one directory come together
@@ -241,14 +241,14 @@ func CheckProof(path, root string, request []byte, lookupEnv func(string) (strin
 		return ProofCheck{}
 	}
 	d := decoder{b: body[len(proofMagic):]}
-	if d.uvarint() != proofVersion || d.str() != string(request) {
+	if d.uvarint() != proofVersion || string(d.bytes(d.uvarint())) != string(request) {
 		return ProofCheck{}
 	}
 	env := d.strs()
 	if d.digest() != envSum(env, lookupEnv) || d.err != nil {
 		return ProofCheck{}
 	}
-	payload := []byte(d.str())
+	payload := d.str()
 	evaluation := d.uvarint()
 	n := d.uvarint()
 	if d.err != nil || n > uint64(len(d.b)) || evaluation > n {
@@ -292,7 +292,7 @@ func CheckProof(path, root string, request []byte, lookupEnv func(string) (strin
 // file's new stat (touched, same contents), or that paths it carried as
 // too recent have aged, so that their stats now vouch for them and later
 // checks need not hash them.
-func refresh(path string, request []byte, env []string, payload []byte, evaluation int, files []proofEntry, lookupEnv func(string) (string, bool)) {
+func refresh(path string, request []byte, env []string, payload string, evaluation int, files []proofEntry, lookupEnv func(string) (string, bool)) {
 	now := proofClock()
 	stale := false
 	for i := range files {

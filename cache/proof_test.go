@@ -28,7 +28,7 @@ func proofFixture(t *testing.T, env map[string]string) (root, path string, looku
 		files = append(files, ProofFile{Path: p, Stat: StatFile(filepath.Join(root, p))})
 	}
 	path = filepath.Join(root, ".pex", "proof", "x")
-	p := &Proof{Request: []byte("build //..."), Env: []string{"CC"}, Payload: []byte("rules"), Evaluation: files[:2], Files: files[2:]}
+	p := &Proof{Request: []byte("build //..."), Env: []string{"CC"}, Payload: "rules", Evaluation: files[:2], Files: files[2:]}
 	if err := WriteProof(path, p, lookup); err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func proofFixture(t *testing.T, env map[string]string) (root, path string, looku
 func TestProofHoldsWhileNothingChanged(t *testing.T) {
 	root, path, lookup := proofFixture(t, map[string]string{"CC": "gcc"})
 	c := CheckProof(path, root, []byte("build //..."), lookup)
-	if !c.Valid || !c.Holds || string(c.Payload) != "rules" || c.Files != 4 || c.Changed != nil {
+	if !c.Valid || !c.Holds || c.Payload != "rules" || c.Files != 4 || c.Changed != nil {
 		t.Fatalf("CheckProof = %+v; want it to hold, with the payload, over 4 files", c)
 	}
 }

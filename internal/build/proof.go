@@ -124,7 +124,7 @@ func (b *builder) writeProof(plan *Plan, sum *Summary, warned, written []string)
 		return false
 	}
 	err := cache.WriteProof(p.Path, &cache.Proof{Request: p.Request, Env: env,
-		Payload: []byte(payload.String()), Evaluation: eval, Files: files}, b.opts.HostEnv)
+		Payload: payload.String(), Evaluation: eval, Files: files}, b.opts.HostEnv)
 	if err != nil {
 		return false
 	}
@@ -195,7 +195,7 @@ func Answer(path, root string, request []byte, hostEnv func(string) (string, boo
 	}
 	// The payload is checked whole before anything is reported, then
 	// replayed line by line: no slice of ten thousand events.
-	payload := string(check.Payload)
+	payload := check.Payload
 	n := 0
 	for rest := payload; rest != ""; n++ {
 		var line string
