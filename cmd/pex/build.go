@@ -160,7 +160,6 @@ func (a *app) proofOptions(root, cwd string, args []string, plain bool) *build.P
 	return &build.ProofOptions{Path: path, Request: req}
 }
 
-
 // proofRequest spells out everything besides files that a build's answer
 // depends on: the pex binary, the command and where it was run, the
 // patterns, the --set values and the host facts config() sees.
