@@ -140,8 +140,10 @@ func readSnapshot(root, path string, header []byte, trusted bool) *Result {
 	if err := g.Resolve(""); err != nil {
 		return nil // evaluate again and report the error from there
 	}
-	if !trusted && !stampsValid(root, g, stamps) {
-		return nil
+	if !trusted {
+		if _, _, ok := restampAll(root, g, stamps); !ok {
+			return nil
+		}
 	}
 	res.Graph = g
 	res.FromSnapshot = true
@@ -152,28 +154,35 @@ func readSnapshot(root, path string, header []byte, trusted bool) *Result {
 
 func bytesEqual(a, b []byte) bool { return string(a) == string(b) }
 
-// stampsValid checks every stamped path, on a few goroutines.
-func stampsValid(root string, g *graph.Graph, stamps []stamp) bool {
+// restampAll checks every stamped path, on a few goroutines, as restamp
+// does. It returns the stamps with the directories' current times and how
+// many of them moved, or ok false at the first path that changed.
+func restampAll(root string, g *graph.Graph, stamps []stamp) (fresh []stamp, moved int, ok bool) {
+	trusted := now().Add(-racyMargin).UnixNano()
+	fresh = make([]stamp, len(stamps))
 	const workers = 4
-	bad := make(chan bool, workers)
+	var wg sync.WaitGroup
+	var bad atomic.Bool
+	var n atomic.Int64
 	for w := range workers {
+		wg.Add(1)
 		go func() {
-			for i := w; i < len(stamps); i += workers {
-				if !stampValid(root, g, stamps[i]) {
-					bad <- true
+			defer wg.Done()
+			for i := w; i < len(stamps) && !bad.Load(); i += workers {
+				st, ok := restamp(root, g, stamps[i], trusted)
+				if !ok {
+					bad.Store(true)
 					return
 				}
+				if st != stamps[i] {
+					n.Add(1)
+				}
+				fresh[i] = st
 			}
-			bad <- false
 		}()
 	}
-	ok := true
-	for range workers {
-		if <-bad {
-			ok = false
-		}
-	}
-	return ok
+	wg.Wait()
+	return fresh, int(n.Load()), !bad.Load()
 }
 
 func writeSnapshot(root, path string, header []byte, res *Result, encoded []byte) {
@@ -263,36 +272,13 @@ func (r *Result) Holds() bool {
 	if s == nil {
 		return false
 	}
-	trusted := now().Add(-racyMargin).UnixNano()
-	fresh := make([]stamp, len(s.stamps))
-	const workers = 4
-	var wg sync.WaitGroup
-	var bad atomic.Bool
-	var moved atomic.Int64
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < len(s.stamps) && !bad.Load(); i += workers {
-				st, ok := restamp(s.root, r.Graph, s.stamps[i], trusted)
-				if !ok {
-					bad.Store(true)
-					return
-				}
-				if st != s.stamps[i] {
-					moved.Add(1)
-				}
-				fresh[i] = st
-			}
-		}()
-	}
-	wg.Wait()
-	if bad.Load() {
+	fresh, moved, ok := restampAll(s.root, r.Graph, s.stamps)
+	if !ok {
 		return false
 	}
-	if n := moved.Load(); n > 0 {
+	if moved > 0 {
 		s.stamps = fresh
-		if n >= resaveMoved {
+		if moved >= resaveMoved {
 			_ = writeAtomic(s.path, encodeSnapshot(s.header, fresh, r, s.encoded))
 		}
 	}

@@ -36,14 +36,6 @@ func takeStamp(root string, g *graph.Graph, rel string, kind byte) stamp {
 	return st
 }
 
-// stampValid reports whether the path still matches its stamp. For a
-// directory whose mtime or ctime moved (rules writing outputs there do
-// that), it compares the listing digest, which leaves outputs out.
-func stampValid(root string, g *graph.Graph, want stamp) bool {
-	_, ok := restamp(root, g, want, 0)
-	return ok
-}
-
 // restamp checks that the path still matches its stamp, as stampValid
 // does, and returns the stamp with a directory's current times when only
 // they moved (left out when too recent to trust, as dirStamp does).
