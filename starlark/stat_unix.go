@@ -36,9 +36,11 @@ func takeStamp(root string, g *graph.Graph, rel string, kind byte) stamp {
 	return st
 }
 
-// restamp checks that the path still matches its stamp, as stampValid
-// does, and returns the stamp with a directory's current times when only
-// they moved (left out when too recent to trust, as dirStamp does).
+// restamp reports whether the path still matches its stamp: a file its
+// stat; a directory its times or, when they moved (rules writing outputs
+// there move them), its listing digest, which leaves outputs out. It
+// returns the stamp with a directory's current times (left out when too
+// recent to trust, as dirStamp does).
 func restamp(root string, g *graph.Graph, want stamp, trusted int64) (stamp, bool) {
 	if want.kind == stampFile {
 		return want, takeStamp(root, g, want.path, want.kind) == want
