@@ -252,3 +252,23 @@ func (d *decoder) target(t *Target) {
 	t.Cache = d.bool()
 	t.Depfile = d.str()
 }
+
+// AppendTarget appends one target's definition to b, as Encode writes it
+// within a graph: what a build needs to run the rule again without the
+// rest of the graph. Resolved fields are not encoded.
+func AppendTarget(b []byte, t *Target) []byte {
+	e := encoder{b: b}
+	e.target(t)
+	return e.b
+}
+
+// DecodeTarget returns the target AppendTarget wrote, unresolved.
+func DecodeTarget(data []byte) (*Target, error) {
+	d := decoder{b: data, all: string(data)}
+	t := &Target{}
+	d.target(t)
+	if d.err != nil || len(d.b) != 0 {
+		return nil, ErrBadEncoding
+	}
+	return t, nil
+}

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 )
@@ -69,4 +70,29 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("re-encoding a decoded graph: %v", err)
 		}
 	})
+}
+
+func TestTargetRoundTrip(t *testing.T) {
+	want := &Target{Label: Label{Pkg: "lib", Name: "gen"}, Pos: Pos{File: "lib/BUILD", Line: 3, Col: 1},
+		Cmd: "gen > $OUT", Srcs: []string{"a.in", "//x:y"}, Outs: []string{"gen.h"},
+		Deps: []Label{{Pkg: "x", Name: "y"}}, Requires: []string{"db"}, Provides: []string{"gen"},
+		Claims: []string{"port"}, Uses: []string{"net"}, Priority: -2, Group: "slow", Timeout: 3e9,
+		Env: map[string]string{"A": "1"}, EnvPassthrough: []string{"HOME"}, Tools: []string{"/usr/bin/cc"},
+		Kwargs: map[string]string{"k": "v"}, Tags: []string{"manual"}, Cache: true, Depfile: "$OUT.d"}
+	data := AppendTarget([]byte("prefix"), want)
+	if string(data[:6]) != "prefix" {
+		t.Fatalf("AppendTarget overwrote what it appends to: %q", data[:6])
+	}
+	got, err := DecodeTarget(data[6:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("round trip:\n got %+v\nwant %+v", got, want)
+	}
+	for _, bad := range [][]byte{nil, data[6 : len(data)-1], append(slices.Clone(data[6:]), 0)} {
+		if _, err := DecodeTarget(bad); err == nil {
+			t.Errorf("DecodeTarget(%q) succeeded", bad)
+		}
+	}
 }
