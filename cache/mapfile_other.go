@@ -4,8 +4,11 @@ package cache
 
 import "os"
 
-// readProofFile reads the proof at path.
-func readProofFile(path string) (data []byte, release func(), err error) {
+// mapFile reads the file at path, and returns its FileInfo.
+func mapFile(path string) (data []byte, fi os.FileInfo, release func(), err error) {
+	if fi, err = os.Stat(path); err != nil {
+		return nil, nil, nil, err
+	}
 	data, err = os.ReadFile(path)
-	return data, func() {}, err
+	return data, fi, func() {}, err
 }

@@ -28,6 +28,7 @@ package cache
 import (
 	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -130,6 +131,9 @@ type Proof struct {
 	Request []byte   // what was asked, exactly
 	Env     []string // names of the variables the rules pass through
 	Payload string   // what to replay, opaque here
+	// Rules is what a build needs to rebuild the rules a change reaches
+	// without the rest of the graph (see StaleProof); opaque here.
+	Rules []byte
 	// The paths the answer depends on: those evaluating the BUILD files
 	// depended on, and the rules' files.
 	Evaluation, Files []ProofFile
@@ -150,57 +154,50 @@ type ProofCheck struct {
 	// lists every path of the rules that changed.
 	EvaluationChanged bool
 	Changed           []string
+	// Stale is the proof itself when it was valid but only the rules'
+	// files changed: a build that rebuilds what they reach may patch it
+	// (see StaleProof). Close releases it.
+	Stale *StaleProof
+}
+
+// Close releases what the check holds on to.
+func (c *ProofCheck) Close() {
+	if c.Stale != nil {
+		c.Stale.release()
+		c.Stale = nil
+	}
 }
 
 // WriteProof writes p to path, looking the variables up with lookupEnv.
 // It replaces any older proof there atomically.
 func WriteProof(path string, p *Proof, lookupEnv func(string) (string, bool)) error {
-	var e encoder
-	e.b = make([]byte, 0, 64+len(p.Request)+len(p.Payload)+40*(len(p.Evaluation)+len(p.Files)))
-	e.b = append(e.b, proofMagic...)
-	e.uvarint(proofVersion)
-	e.str(string(p.Request))
-	e.strs(p.Env)
-	e.digest(envSum(p.Env, lookupEnv))
-	e.str(p.Payload)
-	e.uvarint(uint64(len(p.Evaluation)))
-	e.uvarint(uint64(len(p.Evaluation) + len(p.Files)))
 	// In path order, so that the paths of one directory come together
 	// (see statter).
 	byPath := func(a, b ProofFile) int { return strings.Compare(a.Path, b.Path) }
+	entries := make([]proofEntry, 0, len(p.Evaluation)+len(p.Files))
 	for _, list := range [][]ProofFile{p.Evaluation, p.Files} {
 		if !slices.IsSortedFunc(list, byPath) {
 			list = slices.Clone(list)
 			slices.SortFunc(list, byPath)
 		}
 		for i := range list {
-			f := &list[i]
-			e.str(f.Path)
-			switch {
-			case !f.Stat.present:
-				e.b = append(e.b, entryMissing)
-				continue
-			case f.Verify && f.Stat.other:
-				e.b = append(e.b, entryVerifyOther)
-				e.digest(f.Digest)
-			case f.Verify:
-				e.b = append(e.b, entryVerify)
-				e.digest(f.Digest)
-			case f.Content && !f.Stat.other:
-				e.b = append(e.b, entryContent)
-				e.digest(f.Digest)
-			case f.Stat.other:
-				e.b = append(e.b, entryOther)
-			default:
-				e.b = append(e.b, entryPresent)
-			}
-			e.varint(f.Stat.st.size)
-			e.varint(f.Stat.st.mtime)
-			e.varint(f.Stat.st.ctime)
-			e.uvarint(f.Stat.st.inode)
+			entries = append(entries, newProofEntry(&list[i]))
 		}
 	}
-	e.b = binary.LittleEndian.AppendUint32(e.b, checksum(e.b))
+	return writeProof(path, p.Request, p.Env, p.Payload, p.Rules, len(p.Evaluation), entries, lookupEnv)
+}
+
+// newProofEntry is f as the proof keeps it.
+func newProofEntry(f *ProofFile) proofEntry {
+	e := proofEntry{path: []byte(f.Path), stat: f.Stat, verify: f.Verify}
+	if f.Content || f.Verify {
+		d := f.Digest
+		e.digest = &d
+	}
+	return e
+}
+
+func writeProof(path string, request []byte, env []string, payload string, rules []byte, evaluation int, entries []proofEntry, lookupEnv func(string) (string, bool)) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
@@ -208,7 +205,59 @@ func WriteProof(path string, p *Proof, lookupEnv func(string) (string, bool)) er
 	if err != nil {
 		return err
 	}
-	_, err = tmp.Write(e.b)
+	// Written through a small buffer, the large parts straight from
+	// where they are: a proof of many files is megabytes, which a
+	// buffer of its own would have to fault in page by page.
+	w := proofWriter{f: tmp}
+	w.e.b = make([]byte, 0, 64<<10)
+	w.e.b = append(w.e.b, proofMagic...)
+	w.e.uvarint(proofVersion)
+	w.e.str(string(request))
+	w.e.strs(env)
+	w.e.digest(envSum(env, lookupEnv))
+	w.e.uvarint(uint64(len(payload)))
+	w.string(payload)
+	w.e.uvarint(uint64(len(rules)))
+	w.bytes(rules)
+	w.e.uvarint(uint64(evaluation))
+	w.e.uvarint(uint64(len(entries)))
+	e := &w.e
+	for i := range entries {
+		f := &entries[i]
+		if len(e.b) > 60<<10 {
+			w.flush()
+		}
+		e.uvarint(uint64(len(f.path)))
+		e.b = append(e.b, f.path...)
+		switch {
+		case !f.stat.present:
+			e.b = append(e.b, entryMissing)
+			continue
+		case f.verify && f.stat.other:
+			e.b = append(e.b, entryVerifyOther)
+			e.digest(*f.digest)
+		case f.verify:
+			e.b = append(e.b, entryVerify)
+			e.digest(*f.digest)
+		case f.digest != nil && !f.stat.other:
+			e.b = append(e.b, entryContent)
+			e.digest(*f.digest)
+		case f.stat.other:
+			e.b = append(e.b, entryOther)
+		default:
+			e.b = append(e.b, entryPresent)
+		}
+		e.varint(f.stat.st.size)
+		e.varint(f.stat.st.mtime)
+		e.varint(f.stat.st.ctime)
+		e.uvarint(f.stat.st.inode)
+	}
+	w.flush()
+	w.e.b = binary.LittleEndian.AppendUint32(w.e.b[:0], w.crc)
+	if _, err := tmp.Write(w.e.b); w.err == nil {
+		w.err = err
+	}
+	err = w.err
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
@@ -221,6 +270,48 @@ func WriteProof(path string, p *Proof, lookupEnv func(string) (string, bool)) er
 	return err
 }
 
+// proofWriter writes a proof to f, keeping its checksum; the first error
+// sticks.
+type proofWriter struct {
+	f   *os.File
+	e   encoder
+	crc uint32
+	err error
+}
+
+// flush writes what the encoder holds.
+func (w *proofWriter) flush() {
+	w.write(w.e.b)
+	w.e.b = w.e.b[:0]
+}
+
+func (w *proofWriter) write(b []byte) {
+	if len(b) == 0 || w.err != nil {
+		return
+	}
+	w.crc = crc32.Update(w.crc, castagnoli, b)
+	_, w.err = w.f.Write(b)
+}
+
+// bytes writes b, after what the encoder holds.
+func (w *proofWriter) bytes(b []byte) {
+	w.flush()
+	w.write(b)
+}
+
+// string writes s through the encoder's buffer, a piece at a time.
+func (w *proofWriter) string(s string) {
+	for len(s) > 0 {
+		n := min(len(s), cap(w.e.b)-len(w.e.b))
+		if n == 0 {
+			w.flush()
+			continue
+		}
+		w.e.b = append(w.e.b, s[:n]...)
+		s = s[n:]
+	}
+}
+
 // CheckProof reads the proof at path and checks it against request, the
 // current variable values and the stat of every path it lists, resolved
 // against root. The paths are statted on a few goroutines; the check
@@ -228,11 +319,16 @@ func WriteProof(path string, p *Proof, lookupEnv func(string) (string, bool)) er
 // every changed path of the rules, which a build that must run anyway
 // need not stat again.
 func CheckProof(path, root string, request []byte, lookupEnv func(string) (string, bool)) ProofCheck {
-	data, release, err := readProofFile(path)
+	data, _, release, err := mapFile(path)
 	if err != nil {
 		return ProofCheck{}
 	}
-	defer release() // what outlives the check is copied out of it
+	keep := false
+	defer func() {
+		if !keep {
+			release() // what outlives the check is copied out of it
+		}
+	}()
 	if len(data) < len(proofMagic)+4 {
 		return ProofCheck{}
 	}
@@ -249,6 +345,7 @@ func CheckProof(path, root string, request []byte, lookupEnv func(string) (strin
 		return ProofCheck{}
 	}
 	payload := d.str()
+	rules := d.bytes(d.uvarint())
 	evaluation := d.uvarint()
 	n := d.uvarint()
 	if d.err != nil || n > uint64(len(d.b)) || evaluation > n {
@@ -276,15 +373,23 @@ func CheckProof(path, root string, request []byte, lookupEnv func(string) (strin
 		return ProofCheck{}
 	}
 	c := ProofCheck{Valid: true, Payload: payload, Files: len(files)}
-	if changed(root, files[:evaluation], true) != nil {
+	if len(changed(root, files[:evaluation], true)) > 0 {
 		c.EvaluationChanged = true
 		return c
 	}
-	c.Changed = changed(root, files[evaluation:], false)
-	c.Holds = len(c.Changed) == 0
+	idx := changed(root, files[evaluation:], false)
+	c.Holds = len(idx) == 0
 	if c.Holds {
-		refresh(path, request, env, payload, int(evaluation), files, lookupEnv)
+		refresh(path, request, env, payload, rules, int(evaluation), files, lookupEnv)
+		return c
 	}
+	c.Changed = make([]string, len(idx))
+	for i, j := range idx {
+		c.Changed[i] = string(files[int(evaluation)+j].path)
+	}
+	keep = true
+	c.Stale = &StaleProof{path: path, request: request, env: env, payload: payload, rules: rules,
+		evaluation: int(evaluation), files: files, changed: idx, release: release}
 	return c
 }
 
@@ -292,7 +397,7 @@ func CheckProof(path, root string, request []byte, lookupEnv func(string) (strin
 // file's new stat (touched, same contents), or that paths it carried as
 // too recent have aged, so that their stats now vouch for them and later
 // checks need not hash them.
-func refresh(path string, request []byte, env []string, payload string, evaluation int, files []proofEntry, lookupEnv func(string) (string, bool)) {
+func refresh(path string, request []byte, env []string, payload string, rules []byte, evaluation int, files []proofEntry, lookupEnv func(string) (string, bool)) {
 	now := proofClock()
 	stale := false
 	for i := range files {
@@ -304,15 +409,19 @@ func refresh(path string, request []byte, env []string, payload string, evaluati
 	if !stale {
 		return
 	}
-	all := make([]ProofFile, len(files))
-	for i, f := range files {
-		all[i] = ProofFile{Path: string(f.path), Stat: f.stat}
-		if f.digest != nil {
-			all[i].Content, all[i].Verify, all[i].Digest = true, f.stat.Recent(now), *f.digest
+	age(files, now)
+	_ = writeProof(path, request, env, payload, rules, evaluation, files, lookupEnv)
+}
+
+// age marks the entries that carry a digest for verifying exactly when
+// their stats are too recent to vouch for their contents: those that have
+// aged need it no more, a new stat (touched) may need it.
+func age(files []proofEntry, now time.Time) {
+	for i := range files {
+		if files[i].digest != nil {
+			files[i].verify = files[i].stat.Recent(now)
 		}
 	}
-	_ = WriteProof(path, &Proof{Request: request, Env: env, Payload: payload,
-		Evaluation: all[:evaluation], Files: all[evaluation:]}, lookupEnv)
 }
 
 // proofClock is the clock aging reads; tests move it forward.
@@ -374,15 +483,16 @@ func (f *proofEntry) holds(root string, st *statter) bool {
 	return true
 }
 
-// changed stats every file on a few goroutines and returns those whose
-// stat differs from the recorded one, or only the first found if first.
-func changed(root string, files []proofEntry, first bool) []string {
+// changed stats every file on a few goroutines and returns the indices,
+// in order, of those whose stat differs from the recorded one, or only
+// the first found if first.
+func changed(root string, files []proofEntry, first bool) []int {
 	workers := max(2, runtime.GOMAXPROCS(0))
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	const chunk = 256
 	var next atomic.Int64
-	found := make([][]string, workers)
+	found := make([][]int, workers)
 	for w := range workers {
 		wg.Add(1)
 		go func() {
@@ -397,7 +507,7 @@ func changed(root string, files []proofEntry, first bool) []string {
 				for i := start; i < min(start+chunk, len(files)); i++ {
 					f := &files[i]
 					if !f.holds(root, st) {
-						found[w] = append(found[w], string(f.path))
+						found[w] = append(found[w], i)
 						if first {
 							stop.Store(true)
 							return
@@ -408,10 +518,11 @@ func changed(root string, files []proofEntry, first bool) []string {
 		}()
 	}
 	wg.Wait()
-	var all []string
+	var all []int
 	for _, ps := range found {
 		all = append(all, ps...)
 	}
+	slices.Sort(all)
 	return all
 }
 
@@ -428,4 +539,84 @@ func envSum(names []string, lookupEnv func(string) (string, bool)) Digest {
 		b = append(b, 0)
 	}
 	return HashBytes(b)
+}
+
+// StaleProof is a valid proof some of whose rule files changed, kept for
+// the build that follows: with the rules section of the proof (opaque
+// here, see Proof.Rules) it can rebuild just the rules the changes reach,
+// then patch the proof's entries for the files it touched and write it
+// again. Files are numbered in the order the proof keeps them (by path),
+// from 0, evaluation paths apart. Nothing read from it may be used after
+// ProofCheck.Close.
+type StaleProof struct {
+	path       string
+	request    []byte
+	env        []string
+	payload    string
+	rules      []byte
+	evaluation int
+	files      []proofEntry // evaluation paths, then the rules' files
+	changed    []int
+	release    func()
+}
+
+// Rules returns the proof's rules section.
+func (s *StaleProof) Rules() []byte { return s.rules }
+
+// Changed returns the numbers of the files that changed, in order.
+func (s *StaleProof) Changed() []int { return s.changed }
+
+// Len returns the number of the rules' files.
+func (s *StaleProof) Len() int { return len(s.files) - s.evaluation }
+
+// Path returns file i's path.
+func (s *StaleProof) Path(i int) string { return string(s.files[s.evaluation+i].path) }
+
+// Memoise adds to m, under the key abs, the digest file i's stat vouches
+// for, if it carries one, unchanged since: as if the state's memo had it.
+func (s *StaleProof) Memoise(m *Memo, i int, abs string) {
+	f := &s.files[s.evaluation+i]
+	if f.digest == nil || f.verify || f.moved || f.stat.other || !f.stat.present || slices.Contains(s.changed, i) {
+		return
+	}
+	m.mu.Lock()
+	if _, ok := m.entries[abs]; !ok {
+		m.entries[abs] = memoEntry{stat: f.stat.st, digest: *f.digest}
+	}
+	m.mu.Unlock()
+}
+
+// Set replaces file i's entry (f.Path is ignored).
+func (s *StaleProof) Set(i int, f ProofFile) {
+	e := &s.files[s.evaluation+i]
+	n := newProofEntry(&f)
+	e.stat, e.digest, e.verify, e.moved = n.stat, n.digest, n.verify, false
+}
+
+// Evaluation returns the number of the evaluation path p, or -1.
+func (s *StaleProof) Evaluation(p string) int {
+	i, ok := slices.BinarySearchFunc(s.files[:s.evaluation], p, func(e proofEntry, p string) int {
+		return strings.Compare(string(e.path), p)
+	})
+	if !ok {
+		return -1
+	}
+	return i
+}
+
+// EvaluationStat returns evaluation path i's recorded stat.
+func (s *StaleProof) EvaluationStat(i int) FileStat { return s.files[i].stat }
+
+// SetEvaluation replaces evaluation path i's entry (f.Path is ignored).
+func (s *StaleProof) SetEvaluation(i int, f ProofFile) {
+	e := &s.files[i]
+	n := newProofEntry(&f)
+	e.stat, e.digest, e.verify, e.moved = n.stat, n.digest, n.verify, false
+}
+
+// Write writes the proof again, with the payload given and its entries as
+// set, in place of the one it was read from.
+func (s *StaleProof) Write(payload string, lookupEnv func(string) (string, bool)) error {
+	age(s.files, proofClock())
+	return writeProof(s.path, s.request, s.env, payload, s.rules, s.evaluation, s.files, lookupEnv)
 }

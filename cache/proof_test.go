@@ -227,3 +227,55 @@ func TestProofHoldsForTouchedFileWithSameContents(t *testing.T) {
 		t.Fatalf("edited: CheckProof = %+v, want src.c changed", c)
 	}
 }
+
+// A valid proof of which only rule files changed is kept for the build
+// that follows: with the changed files' entries set again, it holds, and
+// keeps its rules section.
+func TestStaleProofPatched(t *testing.T) {
+	root, path, lookup := proofFixture(t, map[string]string{"CC": "gcc"})
+	p := &Proof{Request: []byte("build //..."), Env: []string{"CC"}, Payload: "rules", Rules: []byte("section"),
+		Evaluation: []ProofFile{{Path: "sub", Stat: StatFile(filepath.Join(root, "sub"))}},
+		Files: []ProofFile{{Path: "a.txt", Stat: StatFile(filepath.Join(root, "a.txt"))},
+			{Path: "sub/b.txt", Stat: StatFile(filepath.Join(root, "sub/b.txt"))}}}
+	if err := WriteProof(path, p, lookup); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(root, "sub", "b.txt"), []byte("b2"))
+	c := CheckProof(path, root, []byte("build //..."), lookup)
+	defer c.Close()
+	s := c.Stale
+	if !c.Valid || c.Holds || s == nil || !slices.Equal(s.Changed(), []int{1}) || s.Path(1) != "sub/b.txt" {
+		t.Fatalf("check = %+v; want valid, stale, file 1 (sub/b.txt) changed", c)
+	}
+	if string(s.Rules()) != "section" || s.Len() != 2 || s.Evaluation("sub") != 0 || s.Evaluation("a.txt") != -1 {
+		t.Fatalf("stale proof: rules %q, %d files, evaluation of sub %d", s.Rules(), s.Len(), s.Evaluation("sub"))
+	}
+	// The written file moved its directory's times, with the same names.
+	sub := filepath.Join(root, "sub")
+	st := StatFile(sub)
+	d, err := ContentDigest(sub, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetEvaluation(0, ProofFile{Stat: st, Content: true, Verify: true, Digest: d})
+	b := filepath.Join(root, "sub", "b.txt")
+	bd, _, err := HashFile(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Set(1, ProofFile{Stat: StatFile(b), Content: true, Verify: true, Digest: bd})
+	if err := s.Write("rules2", lookup); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	again := CheckProof(path, root, []byte("build //..."), lookup)
+	if !again.Holds || again.Payload != "rules2" {
+		t.Fatalf("patched proof: %+v; want it to hold with the new payload", again)
+	}
+	// A change to an evaluation path is no stale proof: the rules may differ.
+	writeFile(t, filepath.Join(root, "sub", "new.txt"), []byte("n"))
+	c = CheckProof(path, root, []byte("build //..."), lookup)
+	if !c.Valid || !c.EvaluationChanged || c.Stale != nil {
+		t.Fatalf("after a new file in an evaluation directory: %+v; want evaluation changed, no stale proof", c)
+	}
+}

@@ -8,6 +8,7 @@
 package cache
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -90,6 +91,9 @@ type State struct {
 	fileInode   uint64 // its inode: another file there means rewrite
 	fileFrames  int    // frames in it, live or superseded
 	needRewrite bool   // missing, bad header or a failed append: rewrite it whole
+	// partial: only some rules were loaded, and no memo entries (see
+	// LoadStateFor); the file is only ever appended to.
+	partial bool
 }
 
 // LoadState reads the state in dir (normally StateDir(root)) with one read
@@ -119,6 +123,65 @@ func LoadState(dir string) (*State, error) {
 	}
 	s.fileEnd = int64(stateHeaderLen + s.applyFrames(data[stateHeaderLen:]))
 	return s, nil
+}
+
+// LoadStateFor reads from the state in dir only the entries of the rules
+// in ids, the last build's totals and none of the memo: what a build that
+// touches a few rules needs (see StaleProof), for a fraction of the
+// allocations. Flush only appends to it. It returns ok false, to load the
+// whole state instead, when the file is missing, foreign or damaged.
+func LoadStateFor(dir string, ids map[string]bool) (s *State, ok bool, err error) {
+	s = &State{
+		path:       filepath.Join(dir, stateFileName),
+		memo:       NewMemo(),
+		rules:      make(map[string]ruleSlot, len(ids)),
+		dirtyRules: make(map[string]bool),
+		partial:    true,
+	}
+	// Mapped, not read: only the few frames wanted are copied out.
+	data, fi, release, err := mapFile(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("load state: %w", err)
+	}
+	defer release()
+	s.fileInode, s.fileSize = statOf(fi).inode, int64(len(data))
+	if len(data) < stateHeaderLen || string(data[:len(stateMagic)]) != stateMagic ||
+		binary.LittleEndian.Uint32(data[len(stateMagic):]) != FormatVersion {
+		return nil, false, nil
+	}
+	frames := data[stateHeaderLen:]
+	good, _, _ := checkFrames(frames)
+	if good != len(frames) {
+		return nil, false, nil // damaged: a full load sets it right
+	}
+	for off := 0; off < good; {
+		n := int(binary.LittleEndian.Uint32(frames[off:]))
+		p := frames[off+8 : off+8+n]
+		off += 8 + n
+		s.fileFrames++
+		d := decoder{b: p[1:]}
+		switch p[0] {
+		case kindRule, kindRuleRemoved:
+			id := d.bytes(d.uvarint())
+			if !ids[string(id)] {
+				continue
+			}
+		case kindLastBuild:
+		default:
+			continue
+		}
+		if s.applyFrame(p) != nil {
+			return nil, false, nil
+		}
+	}
+	for id, slot := range s.rules {
+		s.rules[id] = ruleSlot{slot.key, bytes.Clone(slot.body)}
+	}
+	s.fileEnd = int64(stateHeaderLen + good)
+	return s, true, nil
 }
 
 // readFile reads the whole file at path with one read, and returns its

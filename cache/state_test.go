@@ -338,3 +338,66 @@ func TestStateOutcomeLeavesOutParts(t *testing.T) {
 		t.Error("Outcome of a missing rule")
 	}
 }
+
+// A partial load reads only the rules asked for and no memo, and what it
+// then flushes is appended: a whole load sees every rule, old and new.
+func TestStateLoadFor(t *testing.T) {
+	dir := StateDir(t.TempDir())
+	if _, ok, err := LoadStateFor(dir, map[string]bool{"//a:a": true}); ok || err != nil {
+		t.Fatalf("partial load of a missing state: ok %v, err %v; want neither", ok, err)
+	}
+	s := loadState(t, dir)
+	for i, id := range []string{"//a:a", "//b:b", "//c:c"} {
+		s.Set(id, entryFor(i+1))
+	}
+	src := filepath.Join(t.TempDir(), "a.c")
+	writeFile(t, src, []byte("int a;"))
+	s.Memo().now = func() time.Time { return time.Now().Add(time.Hour) }
+	if _, err := s.Memo().Digest(src); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	p, ok, err := LoadStateFor(dir, map[string]bool{"//a:a": true, "//c:c": true})
+	if !ok || err != nil {
+		t.Fatalf("partial load: ok %v, err %v", ok, err)
+	}
+	if p.Len() != 2 || p.Memo().Len() != 0 {
+		t.Fatalf("partial load holds %d rules and %d memo entries; want 2 and 0", p.Len(), p.Memo().Len())
+	}
+	if e, ok := p.Get("//c:c"); !ok || e.Key != entryFor(3).Key {
+		t.Fatalf("//c:c = %v, %v; want its entry", e.Key, ok)
+	}
+	if _, ok := p.Get("//b:b"); ok {
+		t.Fatal("//b:b was loaded without being asked for")
+	}
+	p.Set("//c:c", entryFor(9))
+	p.Delete("//a:a")
+	if err := p.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	whole := loadState(t, dir)
+	if whole.Len() != 2 || whole.Memo().Len() != 1 {
+		t.Fatalf("after a partial flush: %d rules and %d memo entries; want 2 and 1", whole.Len(), whole.Memo().Len())
+	}
+	if e, _ := whole.Get("//c:c"); e.Key != entryFor(9).Key {
+		t.Fatal("the partial flush's entry was lost")
+	}
+	if _, ok := whole.Get("//b:b"); !ok {
+		t.Fatal("a rule the partial load skipped was lost")
+	}
+
+	// A damaged file is left to the whole load, which sets it right.
+	f, err := os.OpenFile(filepath.Join(dir, stateFileName), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte{9, 0, 0, 0, 1, 2, 3, 4, 5})
+	f.Close()
+	if _, ok, err := LoadStateFor(dir, map[string]bool{"//c:c": true}); ok || err != nil {
+		t.Fatalf("partial load of a damaged state: ok %v, err %v; want neither", ok, err)
+	}
+}

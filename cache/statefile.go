@@ -32,7 +32,7 @@ func (s *State) Flush() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	live := len(s.rules) + s.memo.Len() + 1
-	if s.needRewrite || s.fileFrames > 2*live+compactSlack {
+	if !s.partial && (s.needRewrite || s.fileFrames > 2*live+compactSlack) {
 		return s.rewrite()
 	}
 	buf, frames := s.appendDirty(nil)
@@ -40,7 +40,7 @@ func (s *State) Flush() error {
 		return nil
 	}
 	err := s.appendToFile(buf)
-	if errors.Is(err, errStateReplaced) {
+	if errors.Is(err, errStateReplaced) && !s.partial {
 		return s.rewrite()
 	}
 	if err != nil {
