@@ -46,6 +46,7 @@ func (a *app) build(ctx context.Context, args []string, filter func(*selection) 
 	printer := status.New(a.stdout, status.Options{JSON: a.json, Verbose: a.verbose, TTY: tty, Color: status.WantColor(tty)})
 	proof := a.proofOptions(root, cwd, args, filter == nil)
 	var check cache.ProofCheck
+	defer check.Close()
 	if proof != nil {
 		var sum *build.Summary
 		if sum, check = build.Answer(proof.Path, root, proof.Request, nil, printer.Event); sum != nil {
@@ -53,6 +54,22 @@ func (a *app) build(ctx context.Context, args []string, filter func(*selection) 
 				fmt.Fprintf(a.stderr, "pex: up to date: the %d files and directories the last build depended on are unchanged\n", sum.Proven)
 			}
 			return sum, nil
+		}
+		if check.Stale != nil {
+			sum, ok, err := build.Patch(ctx, check.Stale, check.Payload, build.Options{
+				Root: root, Jobs: a.jobs, KeepGoing: a.keepGoing, Verbose: a.verbose,
+				Proof: proof, OnEvent: printer.Event,
+			}, a.cacheOptions())
+			if err != nil {
+				return nil, failed(exitUsage, "%v", err)
+			}
+			if ok {
+				if a.verbose {
+					fmt.Fprintf(a.stderr, "pex: %d changed files reached %d rules; the last build's proof vouched for the rest\n",
+						len(check.Changed), sum.Reached)
+				}
+				return a.finished(ctx, sum)
+			}
 		}
 	}
 	// A valid proof whose evaluation paths all held vouches for the saved
@@ -125,6 +142,11 @@ func (a *app) build(ctx context.Context, args []string, filter func(*selection) 
 		return nil, failed(exitUsage, "%v", err)
 	}
 	a.tests = events
+	return a.finished(ctx, sum)
+}
+
+// finished returns a build's summary with the error its end calls for.
+func (a *app) finished(ctx context.Context, sum *build.Summary) (*build.Summary, error) {
 	switch {
 	case sum.Canceled || ctx.Err() != nil:
 		return sum, failed(a.interruptCode(), "interrupted")
@@ -136,14 +158,18 @@ func (a *app) build(ctx context.Context, args []string, filter func(*selection) 
 
 // openCache locks the workspace, saying so when another pex holds it.
 func (a *app) openCache(root string) (*build.Cache, error) {
-	c, err := build.OpenCache(root, build.CacheOptions{
-		NoWait: a.noWait,
-		OnWait: func() { fmt.Fprintln(a.stderr, "pex: waiting for another pex process in this workspace to finish...") },
-	})
+	c, err := build.OpenCache(root, a.cacheOptions())
 	if err != nil {
 		return nil, failed(exitUsage, "%v", err)
 	}
 	return c, nil
+}
+
+func (a *app) cacheOptions() build.CacheOptions {
+	return build.CacheOptions{
+		NoWait: a.noWait,
+		OnWait: func() { fmt.Fprintln(a.stderr, "pex: waiting for another pex process in this workspace to finish...") },
+	}
 }
 
 // proofOptions returns where the up-to-date proof of this request lives

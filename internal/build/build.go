@@ -11,6 +11,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/pex-build/pex/cache"
@@ -91,6 +92,9 @@ type Summary struct {
 	// Proven is, for a build answered from an up-to-date proof (see
 	// Answer), the number of paths found unchanged; zero otherwise.
 	Proven int
+	// Reached is, for a build patched from a stale proof (see Patch), the
+	// number of rules the changed files reached; zero otherwise.
+	Reached int
 }
 
 // Run builds the selected rules and what they need. Errors found before
@@ -212,6 +216,9 @@ type builder struct {
 	// files are the plan's files, when a no-op answered by the stamp
 	// listed them (noop.go), for the proof (proof.go).
 	files []string
+	// shared is set when a rule started with or left shared values
+	// (proof rules cannot carry them, see patch.go).
+	shared atomic.Bool
 }
 
 // ruleResult is what a rule's task returns as its value.
@@ -227,6 +234,11 @@ func (b *builder) ruleFunc(t *graph.Target) exec.Func {
 	b.ids++
 	id := b.ids
 	return func(ctx context.Context, shared map[string]any, _ map[string]any) (any, error) {
+		defer func() {
+			if len(shared) > 0 {
+				b.shared.Store(true)
+			}
+		}()
 		rr := &ruleResult{cache: "miss"}
 		if b.clean[t] {
 			if e, ok := b.cache.state.Outcome(t.Label.String()); ok {

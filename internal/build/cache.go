@@ -44,7 +44,14 @@ type CacheOptions struct {
 	OnWait func()
 	// StoreDir overrides the store's location (default cache.DefaultDir).
 	StoreDir string
+	// Rules, if set, loads only these rules' entries of the state and
+	// none of its memo (cache.LoadStateFor); OpenCache fails with
+	// errWholeState when the state must be loaded whole.
+	Rules map[string]bool
 }
+
+// errWholeState says a partial load of the state is not possible.
+var errWholeState = errors.New("the state must be loaded whole")
 
 // OpenCache locks the workspace at root and loads its state.
 func OpenCache(root string, o CacheOptions) (*Cache, error) {
@@ -61,7 +68,16 @@ func OpenCache(root string, o CacheOptions) (*Cache, error) {
 	}
 	var err error
 	c := &Cache{root: root, unlock: unlock, readOnly: readOnly}
-	if c.state, err = cache.LoadState(cache.StateDir(root)); err != nil {
+	if o.Rules != nil {
+		var ok bool
+		c.state, ok, err = cache.LoadStateFor(cache.StateDir(root), o.Rules)
+		if err == nil && !ok {
+			err = errWholeState
+		}
+	} else {
+		c.state, err = cache.LoadState(cache.StateDir(root))
+	}
+	if err != nil {
 		unlock()
 		return nil, err
 	}

@@ -123,8 +123,8 @@ func (b *builder) writeProof(plan *Plan, sum *Summary, warned, written []string)
 	if !ok {
 		return false
 	}
-	err := cache.WriteProof(p.Path, &cache.Proof{Request: p.Request, Env: env,
-		Payload: payload.String(), Evaluation: eval, Files: files}, b.opts.HostEnv)
+	err := cache.WriteProof(p.Path, &cache.Proof{Request: p.Request, Env: env, Payload: payload.String(),
+		Rules: b.proofRules(plan, ruleFiles), Evaluation: eval, Files: files}, b.opts.HostEnv)
 	if err != nil {
 		return false
 	}
