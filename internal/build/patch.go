@@ -487,9 +487,18 @@ func Patch(ctx context.Context, stale *cache.StaleProof, payload string, opts Op
 	if sum.Counts["ok"]+sum.Counts["warn"] == len(lines) {
 		c.state.Set(sec.stampID, cache.Entry{Key: sec.stampKey,
 			Record: cache.Record{Status: "ok", Findings: warned, Created: time.Now()}})
-		if !b.patchProof(stale, lines, reached, entries, results, written, dirs) {
+		// The proof is written while the state is saved (and synced):
+		// neither needs the other.
+		write := b.patchProof(stale, lines, reached, entries, results, written, dirs)
+		saved := make(chan struct{})
+		go func() {
+			_ = c.state.Flush() // as with Close, what it cannot save is looked up in the store next time
+			close(saved)
+		}()
+		if write == nil || write() != nil {
 			os.Remove(opts.Proof.Path)
 		}
+		<-saved
 	} else {
 		c.state.Delete(sec.stampID)
 		os.Remove(opts.Proof.Path)
@@ -543,16 +552,16 @@ func (b *builder) outputDirs(stale *cache.StaleProof, rules []*graph.Target) ([]
 	return dirs, true
 }
 
-// patchProof writes the stale proof again for a rebuild that left every
-// rule up to date: the rebuilt rules' lines and files, and the output
-// directories that still list the same names. It reports false when it
-// cannot: a rule's findings do not fit a line, a file changed while being
+// patchProof patches the stale proof for a rebuild that left every rule
+// up to date: the rebuilt rules' lines and files, and the output
+// directories that still list the same names. It returns what writes it,
+// or nil when it cannot be patched: a rule's findings do not fit a line, a file changed while being
 // hashed, a depfile rule found other inputs than the proof numbers, or an
 // output directory lists other names.
 func (b *builder) patchProof(stale *cache.StaleProof, lines []string, reached []bool,
-	entries map[int]ruleEntry, results map[string]Event, written []string, dirs []outputDir) bool {
+	entries map[int]ruleEntry, results map[string]Event, written []string, dirs []outputDir) func() error {
 	if b.shared.Load() {
-		return false
+		return nil
 	}
 	state := b.cache.state
 	fresh := make(map[string]cache.Digest)
@@ -573,7 +582,7 @@ func (b *builder) patchProof(stale *cache.StaleProof, lines []string, reached []
 		ev := results[labelOf(line)]
 		e := entries[i]
 		if ev.Target == nil || ev.Target.Depfile != "" && !b.sameDiscovered(stale, ev.Label, e.lists[listDiscovered]) {
-			return false
+			return nil
 		}
 		flag := proofOK
 		if ev.Status == "warn" {
@@ -582,7 +591,7 @@ func (b *builder) patchProof(stale *cache.StaleProof, lines []string, reached []
 		payload.WriteString(ev.Label + "\x00" + flag)
 		for _, f := range ev.Findings {
 			if strings.ContainsAny(f, "\x00\n") {
-				return false
+				return nil
 			}
 			payload.WriteString("\x00" + f)
 		}
@@ -600,7 +609,7 @@ func (b *builder) patchProof(stale *cache.StaleProof, lines []string, reached []
 					} else if d, st, err := b.cache.memo.DigestStat(abs); err == nil {
 						f.Digest, f.Stat = d, st
 					} else {
-						return false
+						return nil
 					}
 				}
 				stale.Set(n, f)
@@ -616,11 +625,11 @@ func (b *builder) patchProof(stale *cache.StaleProof, lines []string, reached []
 		}
 		digest, err := cache.ContentDigest(abs, st)
 		if err != nil || digest != d.listing {
-			return false
+			return nil
 		}
 		stale.SetEvaluation(d.num, cache.ProofFile{Stat: st, Content: true, Verify: st.Recent(now), Digest: digest})
 	}
-	return stale.Write(payload.String(), b.opts.HostEnv) == nil
+	return func() error { return stale.Write(payload.String(), b.opts.HostEnv) }
 }
 
 // sameDiscovered reports whether a rebuilt depfile rule's discovered
