@@ -159,7 +159,24 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 	}
 	opts.OnEvent(Event{Event: EventBuildStarted, Total: len(tasks)})
 	sum := &Summary{Counts: map[string]int{}, Cache: map[string]int{}}
-	var warned, written []string
+	warned, written := b.collect(r, sum, nil)
+	sum.Duration = time.Since(start)
+	if !opts.DryRun {
+		b.saveStats(start, sum)
+		b.saveNoop(plan, sum, warned)
+		b.saveProof(plan, sum, warned, written)
+	}
+	ok := !sum.Failed && !sum.Canceled
+	opts.OnEvent(Event{Event: EventBuildFinished, Counts: sum.Counts, OK: &ok,
+		MS: sum.Duration.Milliseconds(), Duration: sum.Duration})
+	return sum, nil
+}
+
+// collect reports the run's results as they come, counting them in sum,
+// and waits for its end. It returns the labels of the rules that warned
+// and of those that wrote outputs (ran or were restored); each event also
+// goes to also, if set.
+func (b *builder) collect(r *exec.Run, sum *Summary, also func(Event)) (warned, written []string) {
 	for res := range r.Results() {
 		ev := b.event(res)
 		sum.count(ev)
@@ -175,19 +192,13 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 		case exec.StatusCanceled:
 			sum.Canceled = true
 		}
-		opts.OnEvent(ev)
+		if also != nil {
+			also(ev)
+		}
+		b.opts.OnEvent(ev)
 	}
 	r.Wait()
-	sum.Duration = time.Since(start)
-	if !opts.DryRun {
-		b.saveStats(start, sum)
-		b.saveNoop(plan, sum, warned)
-		b.saveProof(plan, sum, warned, written)
-	}
-	ok := !sum.Failed && !sum.Canceled
-	opts.OnEvent(Event{Event: EventBuildFinished, Counts: sum.Counts, OK: &ok,
-		MS: sum.Duration.Milliseconds(), Duration: sum.Duration})
-	return sum, nil
+	return warned, written
 }
 
 // scratchDir makes the build's directory for channel files and captured

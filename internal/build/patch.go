@@ -462,26 +462,8 @@ func Patch(ctx context.Context, stale *cache.StaleProof, payload string, opts Op
 		opts.OnEvent(ev)
 	}
 	results := make(map[string]Event, len(rules))
-	var written []string
-	for res := range r.Results() {
-		ev := b.event(res)
-		sum.count(ev)
-		results[ev.Label] = ev
-		if ev.Status == "warn" {
-			warned = append(warned, ev.Label)
-		}
-		if ev.Cache == "miss" || ev.Cache == "restored" {
-			written = append(written, ev.Label)
-		}
-		switch res.Status {
-		case exec.StatusFailed, exec.StatusTimeout:
-			sum.Failed = true
-		case exec.StatusCanceled:
-			sum.Canceled = true
-		}
-		opts.OnEvent(ev)
-	}
-	r.Wait()
+	rebuiltWarned, written := b.collect(r, sum, func(ev Event) { results[ev.Label] = ev })
+	warned = append(warned, rebuiltWarned...)
 	sum.Duration = time.Since(start)
 	b.saveStats(start, sum)
 	if sum.Counts["ok"]+sum.Counts["warn"] == len(lines) {
@@ -563,15 +545,7 @@ func (b *builder) patchProof(stale *cache.StaleProof, lines []string, reached []
 	if b.shared.Load() {
 		return nil
 	}
-	state := b.cache.state
-	fresh := make(map[string]cache.Digest)
-	for _, id := range written {
-		if e, ok := state.Outcome(id); ok {
-			for _, o := range e.Record.Outputs {
-				fresh[o.Path] = o.Digest
-			}
-		}
-	}
+	fresh := b.freshOutputs(written)
 	var payload strings.Builder
 	payload.Grow(len(lines) * 24)
 	for i, line := range lines {
@@ -598,19 +572,9 @@ func (b *builder) patchProof(stale *cache.StaleProof, lines []string, reached []
 		payload.WriteByte('\n')
 		for l := range listDeps {
 			for _, n := range e.lists[l] {
-				p := stale.Path(n)
-				abs := b.cache.abs(p)
-				f := cache.ProofFile{Content: true}
-				var ok bool
-				if f.Stat, f.Digest, ok = b.cache.memo.Stat(abs); !ok {
-					f.Verify = true
-					if f.Digest, ok = fresh[p]; ok {
-						f.Stat = cache.StatFile(abs)
-					} else if d, st, err := b.cache.memo.DigestStat(abs); err == nil {
-						f.Digest, f.Stat = d, st
-					} else {
-						return nil
-					}
+				f, ok := b.proofFile(stale.Path(n), fresh)
+				if !ok {
+					return nil
 				}
 				stale.Set(n, f)
 			}

@@ -89,14 +89,7 @@ func (b *builder) writeProof(plan *Plan, sum *Summary, warned, written []string)
 	// just written the ones their records hold (a change since shows
 	// when the check hashes them), others (a source saved moments ago)
 	// hashed now.
-	fresh := make(map[string]cache.Digest)
-	for _, id := range written {
-		if e, ok := state.Outcome(id); ok {
-			for _, o := range e.Record.Outputs {
-				fresh[o.Path] = o.Digest
-			}
-		}
-	}
+	fresh := b.freshOutputs(written)
 	ruleFiles := b.files // a no-op build listed them already
 	if ruleFiles == nil {
 		ruleFiles = planFiles(plan, b.discovered(plan))
@@ -104,20 +97,10 @@ func (b *builder) writeProof(plan *Plan, sum *Summary, warned, written []string)
 	slices.Sort(ruleFiles) // the order the proof keeps them in
 	files := make([]cache.ProofFile, len(ruleFiles))
 	for i, path := range ruleFiles {
-		abs := b.cache.abs(path)
-		f := cache.ProofFile{Path: path, Content: true}
 		var ok bool
-		if f.Stat, f.Digest, ok = b.cache.memo.Stat(abs); !ok {
-			f.Verify = true
-			if f.Digest, ok = fresh[path]; ok {
-				f.Stat = cache.StatFile(abs)
-			} else if d, st, err := b.cache.memo.DigestStat(abs); err == nil {
-				f.Digest, f.Stat = d, st
-			} else {
-				return false
-			}
+		if files[i], ok = b.proofFile(path, fresh); !ok {
+			return false
 		}
-		files[i] = f
 	}
 	eval, ok := p.Evaluation()
 	if !ok {
@@ -130,6 +113,43 @@ func (b *builder) writeProof(plan *Plan, sum *Summary, warned, written []string)
 	}
 	pruneProofs(filepath.Dir(p.Path))
 	return true
+}
+
+// freshOutputs returns the digests of the outputs the rules written wrote
+// or restored, as their records hold them.
+func (b *builder) freshOutputs(written []string) map[string]cache.Digest {
+	fresh := make(map[string]cache.Digest)
+	for _, id := range written {
+		if e, ok := b.cache.state.Outcome(id); ok {
+			for _, o := range e.Record.Outputs {
+				fresh[o.Path] = o.Digest
+			}
+		}
+	}
+	return fresh
+}
+
+// proofFile returns a rule file's proof entry: the stat its digest is
+// memoised under; or, for one too recent to be memoised, its digest to
+// verify, the record's for an output just written (fresh: a change since
+// shows when the check hashes it), else hashed now. False when it changed
+// while being hashed, or is gone.
+func (b *builder) proofFile(path string, fresh map[string]cache.Digest) (cache.ProofFile, bool) {
+	abs := b.cache.abs(path)
+	f := cache.ProofFile{Path: path, Content: true}
+	var ok bool
+	if f.Stat, f.Digest, ok = b.cache.memo.Stat(abs); ok {
+		return f, true
+	}
+	f.Verify = true
+	if f.Digest, ok = fresh[path]; ok {
+		f.Stat = cache.StatFile(abs)
+	} else if d, st, err := b.cache.memo.DigestStat(abs); err == nil {
+		f.Digest, f.Stat = d, st
+	} else {
+		return f, false
+	}
+	return f, true
 }
 
 // replayLine turns one line of a proof's payload into the event of an
