@@ -604,8 +604,16 @@ func (s *StaleProof) Evaluation(p string) int {
 	return i
 }
 
-// EvaluationStat returns evaluation path i's recorded stat.
-func (s *StaleProof) EvaluationStat(i int) FileStat { return s.files[i].stat }
+// EvaluationStat returns evaluation path i's recorded stat and, when the
+// stat was too recent to vouch for it, the digest of its contents the
+// proof carries instead (see ContentDigest).
+func (s *StaleProof) EvaluationStat(i int) (st FileStat, digest Digest, verify bool) {
+	f := &s.files[i]
+	if f.verify {
+		return f.stat, *f.digest, true
+	}
+	return f.stat, Digest{}, false
+}
 
 // SetEvaluation replaces evaluation path i's entry (f.Path is ignored).
 func (s *StaleProof) SetEvaluation(i int, f ProofFile) {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pex-build/pex/cache"
 	"github.com/pex-build/pex/graph"
 )
 
@@ -98,3 +99,44 @@ func BenchmarkNoopStatOnly(b *testing.B) { benchNoop(b, true) }
 // the scheduler and the full up-to-date check: key from memoised digests,
 // state entry, outputs.
 func BenchmarkNoopFullCheck(b *testing.B) { benchNoop(b, false) }
+
+// BenchmarkPatch is a build after one source of the last package changed,
+// answered by patching the last build's proof (patch.go): the proof's stat
+// pass, then the two rules the change reaches rebuilt (they run no
+// command) from the proof's rules section and a partial state.
+func BenchmarkPatch(b *testing.B) {
+	for _, n := range []int{1_000, 10_000} {
+		b.Run(fmt.Sprintf("rules=%d", n), func(b *testing.B) {
+			root, g := noopWorkspace(b, n/10, 10)
+			b.Setenv("PEX_CACHE_DIR", filepath.Join(root, ".store"))
+			proof := &ProofOptions{Path: filepath.Join(root, ".pex", "proof", "bench"), Request: []byte("bench"),
+				Evaluation: func() ([]cache.ProofFile, bool) { return nil, true }}
+			opts := Options{Root: root, Graph: g, Selected: g.Targets, Jobs: 2, GraphSum: []byte("bench"), Proof: proof}
+			c, err := OpenCache(root, CacheOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			opts.Cache = c
+			if _, err := Run(context.Background(), opts); err != nil {
+				b.Fatal(err)
+			}
+			c.Close()
+			leaf := filepath.Join(root, fmt.Sprintf("p%04d", n/10-1), "src0.txt")
+			for i := 0; b.Loop(); i++ {
+				if err := os.WriteFile(leaf, fmt.Appendf(nil, "version %d", i), 0o666); err != nil {
+					b.Fatal(err)
+				}
+				_, check := Answer(proof.Path, root, proof.Request, nil, func(Event) {})
+				if check.Stale == nil {
+					b.Fatalf("no stale proof: %+v", check)
+				}
+				sum, ok, err := Patch(context.Background(), check.Stale, check.Payload, Options{Root: root, Jobs: 2, Proof: proof}, CacheOptions{})
+				check.Close()
+				if err != nil || !ok || sum.Reached != 2 || sum.Counts["ok"] != n {
+					b.Fatalf("not patched: ok %v, err %v, %+v", ok, err, sum)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/1000, "ms/build")
+		})
+	}
+}

@@ -508,9 +508,11 @@ type outputDir struct {
 }
 
 // outputDirs returns the evaluation paths the rules write outputs in, each
-// with the digest of its entries as the proof vouches for them: read
-// between two stats that both match the proof's (so that what was read is
-// what the proof's stat stood for), or false when one does not.
+// with the digest of its entries as the proof vouches for them: the one
+// it carries for a directory too recently changed for its stat to vouch
+// for it; otherwise read between two stats that both match the proof's,
+// old enough that any change since would have moved them. False when a
+// directory no longer has the proof's stat.
 func (b *builder) outputDirs(stale *cache.StaleProof, rules []*graph.Target) ([]outputDir, bool) {
 	var dirs []outputDir
 	for _, t := range rules {
@@ -520,13 +522,16 @@ func (b *builder) outputDirs(stale *cache.StaleProof, rules []*graph.Target) ([]
 			if i < 0 || slices.ContainsFunc(dirs, func(d outputDir) bool { return d.num == i }) {
 				continue
 			}
-			abs, want := b.cache.abs(dir), stale.EvaluationStat(i)
+			abs := b.cache.abs(dir)
+			want, d, verify := stale.EvaluationStat(i)
 			if cache.StatFile(abs) != want {
 				return nil, false
 			}
-			d, err := cache.ContentDigest(abs, want)
-			if err != nil || cache.StatFile(abs) != want {
-				return nil, false
+			if !verify {
+				var err error
+				if d, err = cache.ContentDigest(abs, want); err != nil || cache.StatFile(abs) != want {
+					return nil, false
+				}
 			}
 			dirs = append(dirs, outputDir{num: i, path: dir, listing: d})
 		}
@@ -537,9 +542,9 @@ func (b *builder) outputDirs(stale *cache.StaleProof, rules []*graph.Target) ([]
 // patchProof patches the stale proof for a rebuild that left every rule
 // up to date: the rebuilt rules' lines and files, and the output
 // directories that still list the same names. It returns what writes it,
-// or nil when it cannot be patched: a rule's findings do not fit a line, a file changed while being
-// hashed, a depfile rule found other inputs than the proof numbers, or an
-// output directory lists other names.
+// or nil when it cannot be patched: a rule's findings do not fit a line, a
+// file changed while being hashed, a depfile rule found other inputs than
+// the proof numbers, or an output directory lists other names.
 func (b *builder) patchProof(stale *cache.StaleProof, lines []string, reached []bool,
 	entries map[int]ruleEntry, results map[string]Event, written []string, dirs []outputDir) func() error {
 	if b.shared.Load() {
@@ -584,7 +589,7 @@ func (b *builder) patchProof(stale *cache.StaleProof, lines []string, reached []
 	for _, d := range dirs {
 		abs := b.cache.abs(d.path)
 		st := cache.StatFile(abs)
-		if st == stale.EvaluationStat(d.num) {
+		if old, _, _ := stale.EvaluationStat(d.num); st == old {
 			continue
 		}
 		digest, err := cache.ContentDigest(abs, st)
