@@ -147,7 +147,8 @@ build_binaries() {
 		cp "$PEX_GIVEN" "$PEX"
 	else
 		log "building pex and the generator into bench/.bin"
-		(cd "$ROOT" && go build -o "$PEX" ./cmd/pex) || die "pex does not build"
+		# As `make build` does: static, no cgo (see the Makefile).
+		(cd "$ROOT" && CGO_ENABLED=0 go build -o "$PEX" ./cmd/pex) || die "pex does not build"
 	fi
 	(cd "$ROOT" && go build -o "$GEN" ./bench/gen) || die "bench/gen does not build"
 }
