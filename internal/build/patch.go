@@ -439,6 +439,13 @@ func Patch(ctx context.Context, stale *cache.StaleProof, payload string, opts Op
 			return false
 		})
 	}
+	// The lines replayed are checked first, then replayed one by one: no
+	// slice of ten thousand events.
+	for i, line := range lines {
+		if !reached[i] && !validLine(line) {
+			return nil, false, nil
+		}
+	}
 	r, err := exec.Start(ctx, tasks, exec.Options{Workers: opts.Jobs, KeepGoing: opts.KeepGoing, Groups: sec.groups})
 	if err != nil {
 		return nil, false, nil // as the full path will say
@@ -451,10 +458,7 @@ func Patch(ctx context.Context, stale *cache.StaleProof, payload string, opts Op
 		if reached[i] {
 			continue
 		}
-		ev, ok := replayLine(line)
-		if !ok {
-			ev = Event{Event: EventRule, Label: labelOf(line), Status: "ok", Cache: "hit"}
-		}
+		ev, _ := replayLine(line)
 		if ev.Status == "warn" {
 			warned = append(warned, ev.Label)
 		}

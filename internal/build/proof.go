@@ -173,6 +173,12 @@ func replayLine(line string) (Event, bool) {
 	return ev, true
 }
 
+// validLine reports whether a payload line parses.
+func validLine(line string) bool {
+	_, ok := replayLine(line)
+	return ok
+}
+
 // keepProofs is how many proofs, one per distinct request, a workspace
 // keeps: the most recently written.
 const keepProofs = 8
@@ -220,7 +226,7 @@ func Answer(path, root string, request []byte, hostEnv func(string) (string, boo
 	for rest := payload; rest != ""; n++ {
 		var line string
 		line, rest, _ = strings.Cut(rest, "\n")
-		if _, ok := replayLine(line); !ok {
+		if !validLine(line) {
 			return nil, cache.ProofCheck{}
 		}
 	}
