@@ -156,7 +156,7 @@
 //
 //	"pexu" uvarint(version) str(request) strs(variable names)
 //	digest(BLAKE3 over name=value NUL, or name NUL when unset) str(payload)
-//	uvarint(evaluation paths) uvarint(all paths)
+//	str(rules section) uvarint(evaluation paths) uvarint(all paths)
 //	per path, in path order within each of the two lists:
 //	  str(path) kind [digest] varint size, mtime, ctime  uvarint inode
 //	crc32c (little endian) of everything before it
@@ -167,7 +167,16 @@
 // directory (the digest of its sorted names), 5 regular file and its
 // contents' digest, which keeps the proof holding when only the stat
 // changed. Evaluation paths come first; a change among them means the
-// rules themselves may differ.
+// rules themselves may differ. The payload and the rules section are
+// opaque here (internal/build: the rules to replay; each rule's
+// definition, files by number and dependencies, to rebuild a few). A valid
+// proof of which only rule files changed is handed to the build as a
+// StaleProof, still mapped, to be patched and written again.
+//
+// The state can also be loaded in part (LoadStateFor): the file is mapped,
+// every frame's checksum checked, and only the frames of the rules asked
+// for (and the last build's) applied; a damaged or missing file refuses,
+// and such a State is only ever appended to, never rewritten or compacted.
 //
 // # Workspace lock
 //
