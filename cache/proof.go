@@ -576,7 +576,9 @@ func (s *StaleProof) Path(i int) string { return string(s.files[s.evaluation+i].
 // for, if it carries one, unchanged since: as if the state's memo had it.
 func (s *StaleProof) Memoise(m *Memo, i int, abs string) {
 	f := &s.files[s.evaluation+i]
-	if f.digest == nil || f.verify || f.moved || f.stat.other || !f.stat.present || slices.Contains(s.changed, i) {
+	// A changed file's recorded stat is not its stat now, so memoising it
+	// is harmless: the memo never matches it.
+	if f.digest == nil || f.verify || f.moved || f.stat.other || !f.stat.present {
 		return
 	}
 	m.mu.Lock()
@@ -587,11 +589,7 @@ func (s *StaleProof) Memoise(m *Memo, i int, abs string) {
 }
 
 // Set replaces file i's entry (f.Path is ignored).
-func (s *StaleProof) Set(i int, f ProofFile) {
-	e := &s.files[s.evaluation+i]
-	n := newProofEntry(&f)
-	e.stat, e.digest, e.verify, e.moved = n.stat, n.digest, n.verify, false
-}
+func (s *StaleProof) Set(i int, f ProofFile) { s.files[s.evaluation+i].set(f) }
 
 // Evaluation returns the number of the evaluation path p, or -1.
 func (s *StaleProof) Evaluation(p string) int {
@@ -616,10 +614,14 @@ func (s *StaleProof) EvaluationStat(i int) (st FileStat, digest Digest, verify b
 }
 
 // SetEvaluation replaces evaluation path i's entry (f.Path is ignored).
-func (s *StaleProof) SetEvaluation(i int, f ProofFile) {
-	e := &s.files[i]
-	n := newProofEntry(&f)
-	e.stat, e.digest, e.verify, e.moved = n.stat, n.digest, n.verify, false
+func (s *StaleProof) SetEvaluation(i int, f ProofFile) { s.files[i].set(f) }
+
+// set makes the entry f's, keeping its path.
+func (e *proofEntry) set(f ProofFile) {
+	f.Path = ""
+	path := e.path
+	*e = newProofEntry(&f)
+	e.path = path
 }
 
 // Write writes the proof again, with the payload given and its entries as
