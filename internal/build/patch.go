@@ -200,17 +200,21 @@ type rulesSection struct {
 	files    int // numbers of files are below it
 }
 
+// limit is what the numbers of list l are below: files, or rules.
+func (s *rulesSection) limit(l int) int {
+	if l >= listDeps {
+		return len(s.offsets)
+	}
+	return s.files
+}
+
 // entry reads rule i's entry.
 func (s *rulesSection) entry(i int) (ruleEntry, bool) {
 	r := rulesReader{b: s.data[s.offsets[i]:]}
 	var e ruleEntry
 	e.target = r.bytes()
 	for l := range e.lists {
-		limit := s.files
-		if l >= listDeps {
-			limit = len(s.offsets)
-		}
-		e.lists[l] = r.list(nil, limit)
+		e.lists[l] = r.list(nil, s.limit(l))
 	}
 	return e, !r.bad
 }
@@ -244,17 +248,14 @@ func readRules(data []byte, files int, changed []bool) (s *rulesSection, touched
 		s.offsets[i] = len(data) - len(r.b)
 		r.bytes()
 		for l := range numLists {
-			scratch = r.list(scratch[:0], max(files, n))
+			scratch = r.list(scratch[:0], s.limit(l))
 			if r.bad {
 				return nil, nil, nil, false
 			}
 			for _, v := range scratch {
-				switch {
-				case l < listDeps && v >= files, l >= listDeps && v >= n:
-					return nil, nil, nil, false
-				case l < listDeps:
+				if l < listDeps {
 					touched[i] = touched[i] || changed[v]
-				default:
+				} else {
 					dependents[v] = append(dependents[v], int32(i))
 				}
 			}
