@@ -156,10 +156,12 @@
 //
 //	"pexu" uvarint(version) str(request) strs(variable names)
 //	digest(BLAKE3 over name=value NUL, or name NUL when unset) str(payload)
-//	str(rules section) uvarint(evaluation paths) uvarint(all paths)
+//	str(rules section) crc32c(rules section)
+//	uvarint(evaluation paths) uvarint(all paths)
 //	per path, in path order within each of the two lists:
 //	  str(path) kind [digest] varint size, mtime, ctime  uvarint inode
-//	crc32c (little endian) of everything before it
+//	crc32c (little endian) of everything before it but the rules section,
+//	which only a build patched from the proof reads and checks
 //
 // Kinds: 0 missing (nothing follows), 1 regular file, 2 other (a
 // directory), 3 regular file too recent for its stat to vouch for it,

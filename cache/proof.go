@@ -19,9 +19,12 @@
 // stat.
 //
 // Format: "pexu", uvarint version, request, variable names, digest of
-// their values, payload, the number of evaluation paths, then the files
+// their values, payload, the rules section and its own CRC-32C (see
+// StaleProof), the number of evaluation paths, then the files
 // (path, kind, a digest for the kinds that carry one, then size, mtime,
-// ctime, inode), and the CRC-32C of all of it. A damaged proof is no proof.
+// ctime, inode), and the CRC-32C of all of it but the rules section, which
+// a no-op build does not read. A damaged proof is no proof; a damaged
+// rules section is none to rebuild from.
 
 package cache
 
@@ -41,7 +44,7 @@ import (
 
 const (
 	proofMagic   = "pexu"
-	proofVersion = 4
+	proofVersion = 5
 )
 
 // FileStat is a path's stat as the proof compares it. The zero value
@@ -218,7 +221,7 @@ func writeProof(path string, request []byte, env []string, payload string, rules
 	w.e.uvarint(uint64(len(payload)))
 	w.string(payload)
 	w.e.uvarint(uint64(len(rules)))
-	w.bytes(rules)
+	w.apart(rules)
 	w.e.uvarint(uint64(evaluation))
 	w.e.uvarint(uint64(len(entries)))
 	e := &w.e
@@ -293,10 +296,15 @@ func (w *proofWriter) write(b []byte) {
 	_, w.err = w.f.Write(b)
 }
 
-// bytes writes b, after what the encoder holds.
-func (w *proofWriter) bytes(b []byte) {
+// apart writes b, after what the encoder holds, outside the proof's
+// checksum and followed by its own: a part only some readers read, which
+// the others need not checksum.
+func (w *proofWriter) apart(b []byte) {
 	w.flush()
-	w.write(b)
+	if len(b) > 0 && w.err == nil {
+		_, w.err = w.f.Write(b)
+	}
+	w.e.b = binary.LittleEndian.AppendUint32(w.e.b, checksum(b))
 }
 
 // string writes s through the encoder's buffer, a piece at a time.
@@ -333,21 +341,33 @@ func CheckProof(path, root string, request []byte, lookupEnv func(string) (strin
 		return ProofCheck{}
 	}
 	body := data[:len(data)-4]
-	if checksum(body) != binary.LittleEndian.Uint32(data[len(body):]) || string(body[:len(proofMagic)]) != proofMagic {
+	if string(body[:len(proofMagic)]) != proofMagic {
 		return ProofCheck{}
 	}
 	d := decoder{b: body[len(proofMagic):]}
-	if d.uvarint() != proofVersion || string(d.bytes(d.uvarint())) != string(request) {
-		return ProofCheck{}
-	}
+	version, req := d.uvarint(), d.bytes(d.uvarint())
 	env := d.strs()
-	if d.digest() != envSum(env, lookupEnv) || d.err != nil {
+	envDigest, payload := d.digest(), d.bytes(d.uvarint())
+	// The rules section has a checksum of its own, checked when it is
+	// read (see StaleProof): the proof's skips it.
+	n := d.uvarint()
+	start := len(body) - len(d.b)
+	rules, rulesSum := d.bytes(n), d.bytes(4)
+	if d.err != nil || crc32.Update(checksum(body[:start]), castagnoli, body[start+len(rules):]) != binary.LittleEndian.Uint32(data[len(body):]) {
 		return ProofCheck{}
 	}
-	payload := d.str()
-	rules := d.bytes(d.uvarint())
+	if version != proofVersion || string(req) != string(request) || envDigest != envSum(env, lookupEnv) {
+		return ProofCheck{}
+	}
+	// Only a proof to write again or rebuild from needs it.
+	intact := func() []byte {
+		if binary.LittleEndian.Uint32(rulesSum) != checksum(rules) {
+			return nil // damaged: none to rebuild from, none to write again
+		}
+		return rules
+	}
 	evaluation := d.uvarint()
-	n := d.uvarint()
+	n = d.uvarint()
 	if d.err != nil || n > uint64(len(d.b)) || evaluation > n {
 		return ProofCheck{}
 	}
@@ -372,7 +392,7 @@ func CheckProof(path, root string, request []byte, lookupEnv func(string) (strin
 	if d.err != nil || len(d.b) != 0 {
 		return ProofCheck{}
 	}
-	c := ProofCheck{Valid: true, Payload: payload, Files: len(files)}
+	c := ProofCheck{Valid: true, Payload: string(payload), Files: len(files)}
 	if len(changed(root, files[:evaluation], true)) > 0 {
 		c.EvaluationChanged = true
 		return c
@@ -380,7 +400,7 @@ func CheckProof(path, root string, request []byte, lookupEnv func(string) (strin
 	idx := changed(root, files[evaluation:], false)
 	c.Holds = len(idx) == 0
 	if c.Holds {
-		refresh(path, request, env, payload, rules, int(evaluation), files, lookupEnv)
+		refresh(path, request, env, c.Payload, intact, int(evaluation), files, lookupEnv)
 		return c
 	}
 	c.Changed = make([]string, len(idx))
@@ -388,7 +408,7 @@ func CheckProof(path, root string, request []byte, lookupEnv func(string) (strin
 		c.Changed[i] = string(files[int(evaluation)+j].path)
 	}
 	keep = true
-	c.Stale = &StaleProof{path: path, request: request, env: env, payload: payload, rules: rules,
+	c.Stale = &StaleProof{path: path, request: request, env: env, payload: c.Payload, rules: intact(),
 		evaluation: int(evaluation), files: files, changed: idx, release: release}
 	return c
 }
@@ -397,7 +417,7 @@ func CheckProof(path, root string, request []byte, lookupEnv func(string) (strin
 // file's new stat (touched, same contents), or that paths it carried as
 // too recent have aged, so that their stats now vouch for them and later
 // checks need not hash them.
-func refresh(path string, request []byte, env []string, payload string, rules []byte, evaluation int, files []proofEntry, lookupEnv func(string) (string, bool)) {
+func refresh(path string, request []byte, env []string, payload string, rules func() []byte, evaluation int, files []proofEntry, lookupEnv func(string) (string, bool)) {
 	now := proofClock()
 	stale := false
 	for i := range files {
@@ -410,7 +430,7 @@ func refresh(path string, request []byte, env []string, payload string, rules []
 		return
 	}
 	age(files, now)
-	_ = writeProof(path, request, env, payload, rules, evaluation, files, lookupEnv)
+	_ = writeProof(path, request, env, payload, rules(), evaluation, files, lookupEnv)
 }
 
 // age marks the entries that carry a digest for verifying exactly when

@@ -279,3 +279,38 @@ func TestStaleProofPatched(t *testing.T) {
 		t.Fatalf("after a new file in an evaluation directory: %+v; want evaluation changed, no stale proof", c)
 	}
 }
+
+// The rules section has a checksum of its own, which only the readers of
+// the section check: damage there leaves the proof answering, and a stale
+// proof with no section to rebuild from.
+func TestDamagedRulesSection(t *testing.T) {
+	root, path, lookup := proofFixture(t, map[string]string{"CC": "gcc"})
+	p := &Proof{Request: []byte("build //..."), Env: []string{"CC"}, Payload: "rules", Rules: []byte("section"),
+		Files: []ProofFile{{Path: "a.txt", Stat: StatFile(filepath.Join(root, "a.txt"))}}}
+	if err := WriteProof(path, p, lookup); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(data, []byte("section"))
+	data[i] = 'S'
+	writeFile(t, path, data)
+	if c := CheckProof(path, root, []byte("build //..."), lookup); !c.Holds {
+		t.Fatalf("a proof with a damaged rules section: %+v; want it to hold", c)
+	}
+	writeFile(t, filepath.Join(root, "a.txt"), []byte("a2"))
+	c := CheckProof(path, root, []byte("build //..."), lookup)
+	defer c.Close()
+	if c.Stale == nil || c.Stale.Rules() != nil {
+		t.Fatalf("stale proof with a damaged rules section: %+v; want one without a section", c.Stale)
+	}
+	// Damage anywhere else is no proof.
+	data[i] = 's'
+	data[len(proofMagic)+2] ^= 1
+	writeFile(t, path, data)
+	if c := CheckProof(path, root, []byte("build //..."), lookup); c.Valid {
+		t.Fatal("a proof damaged outside its rules section is valid")
+	}
+}
