@@ -55,12 +55,7 @@ func TestStateRoundTrip(t *testing.T) {
 	s.Set("//b:b", entryFor(2))
 	stats := BuildStats{Start: time.Unix(100, 0), Duration: time.Second, Hits: 3, Misses: 2, Failed: 1}
 	s.SetLastBuild(stats)
-	src := filepath.Join(t.TempDir(), "a.c")
-	writeFile(t, src, []byte("int a;"))
-	s.Memo().now = func() time.Time { return time.Now().Add(time.Hour) }
-	if _, err := s.Memo().Digest(src); err != nil {
-		t.Fatal(err)
-	}
+	src := memoiseFile(t, s)
 	if err := s.Flush(); err != nil {
 		t.Fatal(err)
 	}
@@ -350,12 +345,7 @@ func TestStateLoadFor(t *testing.T) {
 	for i, id := range []string{"//a:a", "//b:b", "//c:c"} {
 		s.Set(id, entryFor(i+1))
 	}
-	src := filepath.Join(t.TempDir(), "a.c")
-	writeFile(t, src, []byte("int a;"))
-	s.Memo().now = func() time.Time { return time.Now().Add(time.Hour) }
-	if _, err := s.Memo().Digest(src); err != nil {
-		t.Fatal(err)
-	}
+	memoiseFile(t, s)
 	if err := s.Flush(); err != nil {
 		t.Fatal(err)
 	}
@@ -400,4 +390,17 @@ func TestStateLoadFor(t *testing.T) {
 	if _, ok, err := LoadStateFor(dir, map[string]bool{"//c:c": true}); ok || err != nil {
 		t.Fatalf("partial load of a damaged state: ok %v, err %v; want neither", ok, err)
 	}
+}
+
+// memoiseFile writes a file, old enough to be memoised at once, has s's
+// memo digest it, and returns its path.
+func memoiseFile(t *testing.T, s *State) string {
+	t.Helper()
+	src := filepath.Join(t.TempDir(), "a.c")
+	writeFile(t, src, []byte("int a;"))
+	s.Memo().now = func() time.Time { return time.Now().Add(time.Hour) }
+	if _, err := s.Memo().Digest(src); err != nil {
+		t.Fatal(err)
+	}
+	return src
 }
