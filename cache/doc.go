@@ -18,7 +18,7 @@
 //
 // # Format version
 //
-// FormatVersion (now 1) is part of every key, record and state file.
+// FormatVersion (now 2) is part of every key, record and state file.
 // Changing any format below means bumping it: old keys are then never
 // looked up, old records and state files are ignored, and everything
 // rebuilds once.
@@ -63,8 +63,8 @@
 // The store (DefaultDir: $PEX_CACHE_DIR, else $XDG_CACHE_HOME/pex, else
 // ~/.cache/pex) holds:
 //
-//	cas/ab/abcd...ef        blob whose digest is abcd...ef: a copy, mode
-//	                        0444, or a hard link to the stored output
+//	cas/ab/abcd...ef        blob whose digest is abcd...ef: a file of its
+//	                        own (a clone or a copy of the output), mode 0444
 //	ac/12/1234...ef         record of key 1234...ef, without discovered inputs
 //	ac/12/1234...ef/5678... or: record of key 1234...ef, variant 5678...
 //	tmp/                    temporary files being written
@@ -76,15 +76,18 @@
 // discovered-input digests, and storing the same set again replaces it.
 // Should a key get both kinds, the single record becomes the variant of
 // no inputs. Readers accept both forms (stores written before single
-// record files hold only directories). PutFile hard-links an output into
-// cas/ when the store is on the same file system, after hashing it, and
-// copies it otherwise; every other file is written to tmp/ (copied blobs,
-// records) or beside its destination (restored outputs, state) and
-// renamed into place, so no reader sees a partial file. A linked blob
-// shares its inode, mode and times with the output: an output changed in
-// place (rather than replaced, as pex does before running a rule) damages
-// its blob. Blobs are therefore verified when restored; a damaged blob or
-// record is removed and reads as a miss. Files are not fsynced (a blob lost to a power cut is a miss).
+// record files hold only directories). PutFile stores a clone of an output
+// (a reflink: FICLONE on Linux, clonefile on macOS) where the file system
+// can make one, and otherwise a copy made while hashing; a blob never
+// shares an inode with a file in a workspace, so an output edited in
+// place afterwards leaves its blob as it was. Every file is written to
+// tmp/ (blobs, records) or beside its destination (restored outputs,
+// state) and renamed into place, so no reader sees a partial file. A file
+// that changed while PutFile copied it is not stored (ErrChanged). Blobs
+// are verified when restored; a damaged blob or record is removed and
+// reads as a miss. Files are not fsynced (a blob lost to a power cut is a
+// miss). Symbolic links that are outputs are not blobs: their records
+// hold their target text.
 // Use refreshes an entry's mtime (at most once a minute), and GC removes
 // entries by oldest mtime first, plus temporary files older than an hour.
 //
@@ -99,7 +102,8 @@
 //
 //	varint created (Unix ns, 0 for none)
 //	string status
-//	count, then per output: string path, digest, uvarint fs.FileMode
+//	count, then per output: string path, digest, uvarint fs.FileMode,
+//	    and for a symbolic link (fs.ModeSymlink set) string target
 //	count, then per finding: string
 //	count, then per shared value: string key, string value
 //	items discovered inputs

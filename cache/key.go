@@ -16,7 +16,7 @@ import (
 // FormatVersion is the version of every format in this package: key
 // framing, records, the state file. Changing any of them means bumping it,
 // which changes every key, so old entries are simply never found again.
-const FormatVersion = 1
+const FormatVersion = 2
 
 // Field tags. Each framed field is tag byte, uvarint length, bytes.
 const (

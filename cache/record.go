@@ -10,12 +10,26 @@ import (
 	"time"
 )
 
-// Output is one output file of an action: its path as the caller names it
-// (relative to the package or workspace), content digest and file mode.
+// Output is one output of an action: its path as the caller names it
+// (relative to the package or workspace), its digest and file mode. A
+// symbolic link has fs.ModeSymlink in its mode, its target text in Link
+// and LinkDigest(Link) as its digest; it is recorded and restored as a
+// link, never followed.
 type Output struct {
 	Path   string
 	Digest Digest
 	Mode   fs.FileMode
+	Link   string
+}
+
+// IsLink reports whether the output is a symbolic link.
+func (o Output) IsLink() bool { return o.Mode&fs.ModeSymlink != 0 }
+
+// LinkDigest is the digest that stands for a symbolic link with the given
+// target text: distinct from that of any file's contents, so that a link
+// and a file holding its target's name never count as the same output.
+func LinkDigest(target string) Digest {
+	return HashString("pex symlink\x00" + target)
 }
 
 // Pair is one KEY=VALUE shared value.
@@ -87,6 +101,9 @@ func (r *Record) encodeBody(e *encoder) {
 		e.str(o.Path)
 		e.digest(o.Digest)
 		e.uvarint(uint64(o.Mode))
+		if o.IsLink() {
+			e.str(o.Link)
+		}
 	}
 	e.strs(r.Findings)
 	e.uvarint(uint64(len(r.Shared)))
@@ -113,7 +130,11 @@ func (r *Record) decodeOutcome(d *decoder) {
 	if n := d.count(1 + len(Digest{}) + 1); n > 0 {
 		r.Outputs = make([]Output, n)
 		for i := range r.Outputs {
-			r.Outputs[i] = Output{Path: d.str(), Digest: d.digest(), Mode: fs.FileMode(d.uvarint())}
+			o := Output{Path: d.str(), Digest: d.digest(), Mode: fs.FileMode(d.uvarint())}
+			if o.IsLink() {
+				o.Link = d.str()
+			}
+			r.Outputs[i] = o
 		}
 	}
 	r.Findings = d.strs()

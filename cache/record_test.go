@@ -2,6 +2,7 @@ package cache
 
 import (
 	"errors"
+	"io/fs"
 	"reflect"
 	"testing"
 	"time"
@@ -19,7 +20,8 @@ func sampleRecord() *Record {
 	b.Output("lvm.o")
 	_, parts := b.Sum()
 	return &Record{
-		Outputs:    []Output{{"lvm.o", d1, 0o755}, {"lvm.map", d2, 0o644}},
+		Outputs: []Output{{"lvm.o", d1, 0o755, ""}, {"lvm.map", d2, 0o644, ""},
+			{"liblvm.so", LinkDigest("liblvm.so.1"), fs.ModeSymlink | 0o777, "liblvm.so.1"}},
 		Status:     "warn",
 		Findings:   []string{"lvm.c:3: unused variable", ""},
 		Shared:     []Pair{{"B", "2"}, {"A", "1=2"}},

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -79,50 +80,62 @@ func (s *Store) Has(d Digest) bool {
 	return err == nil
 }
 
-// PutFile stores the contents of the file at path and returns their
-// digest. It copies nothing when the store already has them, and where it
-// can it hard-links the file into the store instead of copying it: the
-// file and its blob are then one inode, and a later change to the file in
-// place damages the blob, which Restore detects (a miss, never wrong
-// bytes).
+// PutFile stores a copy of the regular file at path and returns the
+// digest of its contents. The copy is a clone (a reflink: no data copied)
+// where the file system can make one (Btrfs, XFS, APFS), and is otherwise
+// made while hashing, in one pass; either way the blob is a file of its
+// own, so that a later change to the file in place cannot reach the
+// store. A file that changed while it was being stored is not stored: the
+// error wraps ErrChanged.
 func (s *Store) PutFile(path string) (Digest, error) {
-	d, _, err := HashFile(path)
-	if err != nil {
-		return Digest{}, err
-	}
-	blob := s.blobPath(d)
-	if s.refresh(blob) || s.link(path, blob) {
-		return d, nil
-	}
 	f, err := os.Open(path)
 	if err != nil {
 		return Digest{}, err
 	}
 	defer f.Close()
-	if err := s.put(f, d); err != nil {
-		return Digest{}, fmt.Errorf("store %s (changed while being stored?): %w", path, err)
+	before, err := f.Stat()
+	if err != nil {
+		return Digest{}, err
 	}
-	return d, nil
+	if !before.Mode().IsRegular() {
+		return Digest{}, fmt.Errorf("%s: not a regular file", path)
+	}
+	tmp, d, err := copyFileToTemp(filepath.Join(s.dir, "tmp"), "blob-*", f, 0o444)
+	if err != nil {
+		return Digest{}, err
+	}
+	defer os.Remove(tmp) // fails harmlessly once renamed
+	if after, err := f.Stat(); err != nil || statOf(after) != statOf(before) {
+		return Digest{}, fmt.Errorf("%s: %w", path, ErrChanged)
+	}
+	blob := s.blobPath(d)
+	if s.refresh(blob) {
+		return d, nil
+	}
+	return d, renameInto(tmp, blob)
 }
 
-// link hard-links the regular file at path to blob and reports whether
-// the blob is now there. It fails, for the caller to copy instead, across
-// file systems, where links are not allowed, or for anything not a
-// regular file.
-func (s *Store) link(path, blob string) bool {
-	if fi, err := os.Lstat(path); err != nil || !fi.Mode().IsRegular() {
-		return false
+// ErrChanged says a file changed while pex was reading it.
+var ErrChanged = errors.New("changed while being read")
+
+// copyFileToTemp makes a new temporary file in dir, named after pattern as
+// os.CreateTemp does, holding src's contents with permissions perm: a
+// clone where the file system can, else a copy. It returns the file's name
+// and the digest of what it holds, or an error and no file.
+func copyFileToTemp(dir, pattern string, src *os.File, perm fs.FileMode) (string, Digest, error) {
+	tmp, ok := cloneToTemp(dir, pattern, src)
+	if !ok {
+		return copyToTemp(dir, pattern, src, perm)
 	}
-	err := os.Link(path, blob)
-	if errors.Is(err, fs.ErrNotExist) {
-		if os.MkdirAll(filepath.Dir(blob), 0o755) == nil {
-			err = os.Link(path, blob)
-		}
+	d, _, err := HashFile(tmp)
+	if err == nil {
+		err = os.Chmod(tmp, perm)
 	}
-	if errors.Is(err, fs.ErrExist) {
-		return s.refresh(blob) // stored meanwhile by another process
+	if err != nil {
+		os.Remove(tmp)
+		return "", Digest{}, err
 	}
-	return err == nil
+	return tmp, d, nil
 }
 
 // PutBytes stores data and returns its digest.
@@ -216,7 +229,7 @@ func (s *Store) restore(d Digest, dst string, mode fs.FileMode) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	tmp, got, err := copyToTemp(dir, "."+filepath.Base(dst)+".pex-*", src, mode.Perm())
+	tmp, got, err := copyFileToTemp(dir, "."+filepath.Base(dst)+".pex-*", src, mode.Perm())
 	if err != nil {
 		return err
 	}
@@ -226,6 +239,44 @@ func (s *Store) restore(d Digest, dst string, mode fs.FileMode) error {
 		return fmt.Errorf("blob %s has digest %s: %w", d, got, ErrCorrupt)
 	}
 	return os.Rename(tmp, dst)
+}
+
+// RestoreOutput puts output o back at dst: a file from its blob (see
+// Restore), or a symbolic link with its target text, never followed. Like
+// Restore, it replaces dst in one rename.
+func (s *Store) RestoreOutput(o Output, dst string) error {
+	if !o.IsLink() {
+		return s.Restore(o.Digest, dst, o.Mode)
+	}
+	if err := PlaceSymlink(o.Link, dst); err != nil {
+		return fmt.Errorf("restore %s: %w", dst, err)
+	}
+	return nil
+}
+
+// PlaceSymlink makes dst a symbolic link to target, replacing whatever is
+// there in one rename, and creating dst's directory if needed.
+func PlaceSymlink(target, dst string) error {
+	dir := filepath.Dir(dst)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for range 3 {
+		tmp := filepath.Join(dir, fmt.Sprintf(".%s.pex-%d", filepath.Base(dst), rand.Uint64()))
+		err := os.Symlink(target, tmp)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, dst); err != nil {
+			os.Remove(tmp)
+			return err
+		}
+		return nil
+	}
+	return fmt.Errorf("cannot make a temporary link beside %s", dst)
 }
 
 // refresh reports whether path exists, and marks it used if so.
