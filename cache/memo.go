@@ -103,6 +103,59 @@ func (m *Memo) DigestStat(path string) (Digest, FileStat, error) {
 	return d, FileStat{st: st, present: true}, nil
 }
 
+// Seen is what a digest was computed from: the stat of the file hashed,
+// and whether that stat could have been kept by a later change (the file
+// was too recent when it was hashed, see RacyMargin). Since uses it to
+// tell, after a command ran, whether the file it read is still the one
+// hashed for its key.
+type Seen struct {
+	st   fileStat
+	racy bool
+}
+
+// DigestSeen is Digest that also says what the digest was computed from.
+func (m *Memo) DigestSeen(path string) (Digest, Seen, error) {
+	st, regular, err := statPath(path)
+	if err != nil {
+		m.forget(path)
+		return Digest{}, Seen{}, err
+	}
+	if !regular {
+		m.forget(path)
+		return Digest{}, Seen{}, fmt.Errorf("%s: not a regular file", path)
+	}
+	if d, ok := m.lookup(path, st); ok {
+		return d, Seen{st: st}, nil
+	}
+	d, memoised, err := m.hashStat(path, st)
+	return d, Seen{st: st, racy: !memoised}, err
+}
+
+// Since tells whether the file at path still holds what was hashed to d
+// when it was seen: "" if so, else "changed" or "removed". A stat
+// suffices unless it moved, or the file was too recent to trust it; then
+// the file is hashed. Only contents count: a file written again with the
+// same bytes (a formatter that found nothing to change) is the same.
+func (m *Memo) Since(path string, d Digest, seen Seen) string {
+	st, regular, err := statPath(path)
+	switch {
+	case err != nil:
+		return "removed"
+	case !regular:
+		return "changed"
+	case st == seen.st && !seen.racy:
+		return ""
+	}
+	now, err := m.Digest(path)
+	switch {
+	case err != nil:
+		return "removed"
+	case now != d:
+		return "changed"
+	}
+	return ""
+}
+
 // Unchanged reports whether path still has the stat of its memoised
 // digest: a stat, no hashing. False when nothing is memoised for it.
 func (m *Memo) Unchanged(path string) bool {
@@ -124,32 +177,40 @@ func (m *Memo) lookup(path string, st fileStat) (Digest, bool) {
 // hash hashes the file between two fstats of the open file, and memoises
 // the digest only if they agree and the file is not racy.
 func (m *Memo) hash(path string) (Digest, error) {
+	d, _, err := m.hashStat(path, fileStat{})
+	return d, err
+}
+
+// hashStat is hash that also reports whether the digest was memoised,
+// which it is only if the open file's stat is want (when want is not the
+// zero stat) as well as unchanged while hashing and not racy.
+func (m *Memo) hashStat(path string, want fileStat) (Digest, bool, error) {
 	start := m.now()
 	f, err := os.Open(path)
 	if err != nil {
 		m.forget(path)
-		return Digest{}, err
+		return Digest{}, false, err
 	}
 	defer f.Close()
 	before, err := f.Stat()
 	if err != nil {
-		return Digest{}, err
+		return Digest{}, false, err
 	}
 	d, _, err := hashReader(f)
 	if err != nil {
-		return Digest{}, err
+		return Digest{}, false, err
 	}
 	after, err := f.Stat()
 	if err != nil {
-		return Digest{}, err
+		return Digest{}, false, err
 	}
 	st := statOf(before)
-	if st == statOf(after) && !racy(st, start) {
+	if st == statOf(after) && !racy(st, start) && (want == fileStat{} || want == st) {
 		m.set(path, memoEntry{st, d})
-	} else {
-		m.forget(path)
+		return d, true, nil
 	}
-	return d, nil
+	m.forget(path)
+	return d, false, nil
 }
 
 // racy reports whether a file with stat st, hashed at start, changed too
@@ -218,4 +279,74 @@ func (m *Memo) snapshot() map[string]memoEntry {
 		out[k] = v
 	}
 	return out
+}
+
+// ChangedSince reports whether the file at path (followed if a link) was
+// changed, in contents or metadata, at or after t, a time from a
+// FileClock; a file that cannot be statted counts as changed. It is how a
+// file that nothing hashed before a command started (an input a depfile
+// names for the first time) is known not to have changed while the
+// command ran.
+func ChangedSince(path string, t int64) bool {
+	st, _, err := statPath(path)
+	return err != nil || st.ctime >= t || st.mtime >= t
+}
+
+// A FileClock tells the time as the file system stamps files: by writing
+// a marker file and reading back its ctime. The kernel's own clocks do
+// not tell it: it stamps most changes from a coarse clock that lags the
+// precise one by a tick or more (more under load), and some (Linux's
+// multigrain timestamps) from the precise one. A file changed after Now
+// returned has a ctime no earlier than what it returned; one changed
+// before has an earlier ctime, or (within the same tick of a coarse
+// clock) the same. A FileClock is safe for concurrent use.
+type FileClock struct {
+	mu sync.Mutex
+	f  *os.File
+}
+
+// OpenFileClock makes the marker file at path; Close removes it.
+func OpenFileClock(path string) (*FileClock, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	return &FileClock{f: f}, nil
+}
+
+// clockFallback is how far before the precise clock Now answers when it
+// cannot write its marker: far enough to be earlier than any stamp a
+// change made after it gets.
+const clockFallback = time.Second
+
+// Now returns the time, in nanoseconds since the Unix epoch, as the file
+// system would stamp a change made now. It writes the marker twice: where
+// the file system gives precise stamps on demand (to a file whose times
+// were read since its last change), the second write gets one, later
+// than any stamp handed out before, while later changes get stamps no
+// earlier than it.
+func (c *FileClock) Now() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var st fileStat
+	for range 2 {
+		if _, err := c.f.WriteAt([]byte{0}, 0); err != nil {
+			return time.Now().Add(-clockFallback).UnixNano()
+		}
+		fi, err := c.f.Stat()
+		if err != nil {
+			return time.Now().Add(-clockFallback).UnixNano()
+		}
+		st = statOf(fi)
+	}
+	if st.ctime != 0 {
+		return st.ctime
+	}
+	return st.mtime
+}
+
+// Close removes the marker file.
+func (c *FileClock) Close() {
+	c.f.Close()
+	os.Remove(c.f.Name())
 }

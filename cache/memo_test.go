@@ -139,3 +139,117 @@ func TestMemoConcurrent(t *testing.T) {
 		t.Errorf("Len = %d, want %d", m.Len(), len(paths))
 	}
 }
+
+// TestMemoSince tells a file hashed for a key from what is there after a
+// command ran: the same file, other contents, a file gone; a change of
+// permissions, or the same bytes written again, is nothing.
+func TestMemoSince(t *testing.T) {
+	for _, racy := range []bool{false, true} {
+		t.Run(fmt.Sprintf("racy=%v", racy), func(t *testing.T) {
+			dir := t.TempDir()
+			m := agedMemo()
+			if racy {
+				m = NewMemo() // files just written are too recent to memoise
+			}
+			seen := func(name, content string) (string, Digest, Seen) {
+				path := filepath.Join(dir, name)
+				writeFile(t, path, []byte(content))
+				d, s, err := m.DigestSeen(path)
+				if err != nil || d != HashString(content) {
+					t.Fatalf("DigestSeen(%s) = %v, %v", name, d, err)
+				}
+				if s.racy != racy {
+					t.Fatalf("DigestSeen(%s) racy = %v, want %v", name, s.racy, racy)
+				}
+				return path, d, s
+			}
+			path, d, s := seen("same", "a")
+			if got := m.Since(path, d, s); got != "" {
+				t.Errorf("untouched: Since = %q, want nothing", got)
+			}
+			if err := os.Chmod(path, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if got := m.Since(path, d, s); got != "" {
+				t.Errorf("after chmod: Since = %q, want nothing", got)
+			}
+			path, d, s = seen("edited", "a")
+			writeFile(t, path, []byte("b"))
+			if got := m.Since(path, d, s); got != "changed" {
+				t.Errorf("edited: Since = %q, want changed", got)
+			}
+			path, d, s = seen("reverted", "a")
+			time.Sleep(10 * time.Millisecond) // a later mtime, past the timestamp tick
+			writeFile(t, path, []byte("b"))
+			writeFile(t, path, []byte("a"))
+			if got := m.Since(path, d, s); got != "" {
+				t.Errorf("written again with the same bytes: Since = %q, want nothing", got)
+			}
+			path, d, s = seen("removed", "a")
+			os.Remove(path)
+			if got := m.Since(path, d, s); got != "removed" {
+				t.Errorf("removed: Since = %q, want removed", got)
+			}
+		})
+	}
+}
+
+// TestChangedSince: a file written before the clock was read, a tick
+// earlier, did not change since; one written after did, and so did one
+// whose permissions changed. Then, a file written right before the clock
+// is read and one right after, many times: the second always counts as
+// changed.
+func TestChangedSince(t *testing.T) {
+	dir := t.TempDir()
+	old, perm := filepath.Join(dir, "old"), filepath.Join(dir, "perm")
+	writeFile(t, old, []byte("a"))
+	writeFile(t, perm, []byte("a"))
+	clock, err := OpenFileClock(filepath.Join(dir, "clock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer clock.Close()
+	time.Sleep(20 * time.Millisecond) // past the kernel's timestamp tick
+	start := clock.Now()
+	if ChangedSince(old, start) {
+		t.Error("a file written before the start counts as changed since")
+	}
+	time.Sleep(20 * time.Millisecond)
+	writeFile(t, filepath.Join(dir, "new"), []byte("b"))
+	if !ChangedSince(filepath.Join(dir, "new"), start) {
+		t.Error("a file written after the start does not count as changed")
+	}
+	if err := os.Chmod(perm, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if !ChangedSince(perm, start) {
+		t.Error("a file whose permissions changed after the start does not count as changed")
+	}
+	if !ChangedSince(filepath.Join(dir, "missing"), start) {
+		t.Error("a missing file does not count as changed")
+	}
+}
+
+func TestFileClockOrdersChanges(t *testing.T) {
+	dir := t.TempDir()
+	clock, err := OpenFileClock(filepath.Join(dir, "clock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer clock.Close()
+	before, after := filepath.Join(dir, "before"), filepath.Join(dir, "after")
+	early := 0
+	for i := range 200 {
+		writeFile(t, before, []byte{byte(i)})
+		_, _, _ = statPath(before) // a stat asks for a precise stamp next, where there are such
+		start := clock.Now()
+		writeFile(t, after, []byte{byte(i)})
+		if !ChangedSince(after, start) {
+			t.Fatalf("round %d: a file written after the clock was read counts as unchanged", i)
+		}
+		if !ChangedSince(before, start) {
+			early++
+		}
+	}
+	t.Logf("%d of 200 files written just before the clock was read were told apart from those written after", early)
+}
