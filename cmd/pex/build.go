@@ -58,7 +58,7 @@ func (a *app) build(ctx context.Context, args []string, filter func(*selection) 
 		if check.Stale != nil {
 			sum, ok, err := build.Patch(ctx, check.Stale, check.Payload, build.Options{
 				Root: root, Jobs: a.jobs, KeepGoing: a.keepGoing, Verbose: a.verbose,
-				Proof: proof, OnEvent: printer.Event,
+				Proof: proof, OnEvent: printer.Event, Procs: a.procs,
 			}, a.cacheOptions())
 			if err != nil {
 				return nil, failed(exitUsage, "%v", err)
@@ -128,6 +128,7 @@ func (a *app) build(ctx context.Context, args []string, filter func(*selection) 
 		KeepGoing: a.keepGoing,
 		DryRun:    a.dryRun,
 		Proof:     proof,
+		Procs:     a.procs,
 
 		ChangedKnown: known,
 		Changed:      check.Changed,

@@ -62,14 +62,15 @@ The shared content-addressed store is left alone: see 'pex cache gc'.`,
 }
 
 // removeStateExceptLock empties the state directory but for the lock file
-// this process holds.
+// this process holds and the records of the process groups running pex
+// processes started (another pex may be serving with pex run meanwhile).
 func removeStateExceptLock(dir string) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return err
 	}
 	for _, e := range entries {
-		if e.Name() == "lock" {
+		if e.Name() == "lock" || e.Name() == "procs" {
 			continue
 		}
 		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pex-build/pex/internal/build"
+	"github.com/pex-build/pex/internal/procs"
 )
 
 // Exit codes.
@@ -60,11 +61,19 @@ type app struct {
 	stdout, stderr io.Writer
 	signal         atomic.Value  // os.Signal that interrupted the build, if any
 	tests          []build.Event // the test rules' events of the last build
+	// procs records the process groups this pex starts in the workspace
+	// (see findWorkspace); nil before one is found.
+	procs *procs.Table
 }
 
 // Main runs pex with args and returns the exit code.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 2 && args[0] == procs.ReaperArg {
+		procs.ReaperMain(args[1]) // a pex's reaper: see internal/procs
+		return exitOK
+	}
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
+	defer func() { a.procs.Close() }()
 	root := a.rootCommand()
 	root.SetArgs(args)
 	root.SetIn(stdin)

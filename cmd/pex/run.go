@@ -80,7 +80,7 @@ func (a *app) run(ctx context.Context, pattern string, args []string, grace time
 // dry run prints the command and returns none. The workspace lock is
 // released before the command starts.
 func (a *app) buildForRun(ctx context.Context, w *workspace, t *graph.Target, args []string) (*osexec.Cmd, error) {
-	opts := build.ProcessOptions{Root: w.root, Graph: w.graph, Target: t, Args: args}
+	opts := build.ProcessOptions{Root: w.root, Graph: w.graph, Target: t, Args: args, Procs: a.procs}
 	if len(t.DepTargets) > 0 {
 		c, err := a.openCache(w.root)
 		if err != nil {
@@ -92,7 +92,7 @@ func (a *app) buildForRun(ctx context.Context, w *workspace, t *graph.Target, ar
 		sum, err := build.Run(ctx, build.Options{
 			Cache: c, Root: w.root, Graph: w.graph, Selected: t.DepTargets,
 			Jobs: a.jobs, KeepGoing: a.keepGoing, DryRun: a.dryRun, NoCache: a.noCache, Verbose: a.verbose,
-			OnEvent: printer.Event,
+			OnEvent: printer.Event, Procs: a.procs,
 		})
 		switch {
 		case err != nil:
@@ -128,10 +128,11 @@ func (a *app) foreground(cmd *osexec.Cmd, grace time.Duration) error {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
-	if err := cmd.Start(); err != nil {
+	if err := a.procs.Start(cmd); err != nil {
 		return failed(exitFailed, "cannot start /bin/sh: %v", err)
 	}
 	pgid := cmd.Process.Pid
+	defer a.procs.Ended(pgid)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	var kill <-chan time.Time

@@ -373,6 +373,7 @@ func (s *session) build(ctx context.Context, next *changes, deferred *[]string) 
 		sum, err := build.Run(bctx, build.Options{
 			Cache: s.cache, Root: s.root, Graph: s.graph, Selected: s.selected, GraphSum: s.res.GraphSum,
 			Jobs: s.a.jobs, KeepGoing: s.a.keepGoing, NoCache: s.a.noCache, Verbose: s.a.verbose,
+			Procs: s.a.procs,
 			OnEvent: func(ev build.Event) {
 				if ev.Event == build.EventRule {
 					results[ev.Label] = ev
@@ -414,7 +415,7 @@ func (s *session) serviceKey(t *graph.Target) (string, error) {
 func (s *session) startService(t *graph.Target) (*build.Service, error) {
 	label := t.Label.String()
 	return build.StartService(build.ServiceOptions{
-		ProcessOptions: build.ProcessOptions{Root: s.root, Graph: s.graph, Target: t, Cache: s.cache},
+		ProcessOptions: build.ProcessOptions{Root: s.root, Graph: s.graph, Target: t, Cache: s.cache, Procs: s.a.procs},
 		OnLine:         func(line string) { s.out.serviceLine(label, line) },
 		OnExit:         s.sup.onExit,
 	})

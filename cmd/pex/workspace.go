@@ -7,10 +7,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/pex-build/pex/cache"
 	"github.com/pex-build/pex/graph"
+	"github.com/pex-build/pex/internal/procs"
 	"github.com/pex-build/pex/starlark"
 )
 
@@ -32,7 +35,9 @@ func (a *app) load(ctx context.Context) (*workspace, error) {
 }
 
 // findWorkspace finds the workspace root and the current directory relative to
-// it ("" at the root).
+// it ("" at the root). Before anything else happens in the workspace, it
+// stops what a pex killed there left running (see internal/procs), and
+// readies the record of the process groups this one will start.
 func (a *app) findWorkspace() (root, cwd string, err error) {
 	dir, err := a.workDir()
 	if err != nil {
@@ -51,7 +56,26 @@ func (a *app) findWorkspace() (root, cwd string, err error) {
 	if cwd == "." {
 		cwd = ""
 	}
+	if a.procs == nil {
+		a.reap(root)
+	}
 	return root, cwd, nil
+}
+
+// reap stops the commands and services that pex processes killed in the
+// workspace at root left running, saying so once, and opens this
+// process's record of the groups it starts.
+func (a *app) reap(root string) {
+	stateDir := cache.StateDir(root)
+	rep := procs.Reap(stateDir)
+	for _, n := range rep.Notes {
+		fmt.Fprintln(a.stderr, "pex: note: "+n)
+	}
+	if msg := rep.Message(); msg != "" {
+		fmt.Fprintln(a.stderr, "pex: "+msg)
+	}
+	exe, _ := os.Executable()
+	a.procs = procs.Open(stateDir, procs.Options{Reaper: exe})
 }
 
 // loadAt evaluates the workspace at root (or reuses its snapshot).

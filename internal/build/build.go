@@ -11,12 +11,14 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/pex-build/pex/cache"
 	"github.com/pex-build/pex/exec"
 	"github.com/pex-build/pex/graph"
+	"github.com/pex-build/pex/internal/procs"
 )
 
 // Options configure a build.
@@ -38,6 +40,9 @@ type Options struct {
 	Cache *Cache
 	// HostEnv looks up the host's environment (os.LookupEnv if nil).
 	HostEnv func(string) (string, bool)
+	// Procs records the process groups of the commands the build starts,
+	// so that none outlives a pex killed meanwhile; nil records nothing.
+	Procs *procs.Table
 	// OnEvent receives every event, from one goroutine, in order.
 	OnEvent func(Event)
 	// Proof, if set, asks for an up-to-date proof when the build ends
@@ -72,8 +77,11 @@ type Event struct {
 	Output   string        `json:"output,omitempty"`
 	Cmd      string        `json:"cmd,omitempty"`
 	Why      []string      `json:"why,omitempty"` // why it ran (with -v or -n)
-	Test     bool          `json:"test,omitempty"`
-	DryRun   bool          `json:"dry_run,omitempty"`
+	// Note says why a rule that ran was not cached: a file it read
+	// changed while it ran.
+	Note   string `json:"note,omitempty"`
+	Test   bool   `json:"test,omitempty"`
+	DryRun bool   `json:"dry_run,omitempty"`
 
 	Total  int            `json:"total,omitempty"`  // build_started: rules considered
 	Counts map[string]int `json:"counts,omitempty"` // build_finished: rules by status
@@ -121,7 +129,7 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 		defer c.Close()
 		opts.Cache = c
 	}
-	b := &builder{opts: opts, cache: opts.Cache, keys: newKeys(opts.Cache, opts.HostEnv)}
+	b := &builder{opts: opts, cache: opts.Cache, keys: newKeys(opts.Cache, opts.Graph, opts.HostEnv)}
 	if events, ok := b.tryNoop(plan); ok {
 		sum := b.replayNoop(start, events)
 		var warned []string
@@ -136,7 +144,7 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 	if b.tmp, err = scratchDir(opts.Root); err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(b.tmp)
+	defer b.removeScratch()
 	tasks := plan.tasks(b.ruleFunc)
 	b.byTask = make(map[*exec.Task]*graph.Target, len(tasks))
 	for i, task := range tasks {
@@ -230,6 +238,38 @@ type builder struct {
 	// shared is set when a rule started with or left shared values
 	// (proof rules cannot carry them, see patch.go).
 	shared atomic.Bool
+	// uncached is set when a rule's result was not recorded because a
+	// file it read changed while it ran: no proof or stamp may then say
+	// the build is up to date.
+	uncached atomic.Bool
+	// fileClock, made on first use in tmp, tells when depfile rules
+	// start (see discoveredInputs).
+	fileClock     *cache.FileClock
+	fileClockOnce sync.Once
+}
+
+// vouchable reports whether the build may leave an up-to-date proof or
+// stamp behind, as far as what it read goes: no rule's result went
+// unrecorded because a file changed while it ran, and no file changed
+// after the rules reading it ran (see keys.consistent).
+func (b *builder) vouchable() bool {
+	return !b.uncached.Load() && b.keys.consistent()
+}
+
+// removeScratch removes the build's scratch directory.
+func (b *builder) removeScratch() {
+	if b.fileClock != nil {
+		b.fileClock.Close()
+	}
+	os.RemoveAll(b.tmp)
+}
+
+// clock returns the build's file clock.
+func (b *builder) clock() *cache.FileClock {
+	b.fileClockOnce.Do(func() {
+		b.fileClock, _ = cache.OpenFileClock(filepath.Join(b.tmp, "clock"))
+	})
+	return b.fileClock
 }
 
 // ruleResult is what a rule's task returns as its value.
@@ -239,6 +279,7 @@ type ruleResult struct {
 	code   *int
 	dry    bool     // dry run: it would run (or be restored)
 	why    []string // why it ran
+	note   string   // why its result was not cached, if it was not
 }
 
 func (b *builder) ruleFunc(t *graph.Target) exec.Func {
@@ -259,7 +300,7 @@ func (b *builder) ruleFunc(t *graph.Target) exec.Func {
 				return rr, nil
 			}
 		}
-		key, parts, err := b.keys.key(t, shared)
+		key, parts, reads, err := b.keys.key(t, shared)
 		if err != nil {
 			b.cache.forget(t)
 			return rr, err
@@ -271,6 +312,7 @@ func (b *builder) ruleFunc(t *graph.Target) exec.Func {
 					rr.cache, rr.dry = "restored", v == restore
 				}
 				replay(ctx, shared, rec)
+				b.keys.useDiscovered(rec.Discovered)
 				b.keys.settle(t, key, rec.Outputs)
 				return rr, nil
 			}
@@ -286,13 +328,17 @@ func (b *builder) ruleFunc(t *graph.Target) exec.Func {
 		if b.opts.Verbose {
 			rr.why = b.cache.reasons(t, key, parts)
 		}
+		known, seq := b.knownInputs(t), b.keys.settledSoFar()
 		o := &outcome{}
 		for _, out := range t.OutFiles {
 			b.cache.memo.Forget(b.cache.abs(out)) // the command rewrites it
 		}
 		if t.Cmd != "" {
 			c := &command{root: b.opts.Root, tmp: b.tmp, id: id, t: t, hostEnv: b.opts.HostEnv, shared: shared,
-				srcs: srcFiles(b.opts.Graph, t)}
+				srcs: srcFiles(b.opts.Graph, t), procs: b.opts.Procs}
+			if t.Depfile != "" {
+				c.clock = b.clock()
+			}
 			o, err = c.run(ctx)
 			if o != nil {
 				rr.output = string(o.output)
@@ -317,14 +363,46 @@ func (b *builder) ruleFunc(t *graph.Target) exec.Func {
 		if len(o.findings) > 0 {
 			status = "warn"
 		}
-		rec, err := b.cache.record(t, key, parts, o, status, t.Cache)
+		rec, note, err := b.recordRun(t, key, parts, o, status, reads, known, seq)
 		if err != nil {
 			b.cache.forget(t)
 			return rr, &ActionError{Label: t.Label, ExitCode: -1, Msg: err.Error()}
 		}
+		if note != "" {
+			rr.note = note + "; its result is not cached"
+			b.uncached.Store(true)
+		}
 		b.keys.settle(t, key, rec.Outputs)
 		return rr, nil
 	}
+}
+
+// recordRun records what a run of t produced (see Cache.record), unless a
+// file the command read changed while it ran: then note says which, and
+// nothing is recorded.
+func (b *builder) recordRun(t *graph.Target, key cache.Digest, parts cache.Parts, o *outcome, status string,
+	reads []read, known map[string]read, seq int) (*cache.Record, string, error) {
+	note := ""
+	if t.Cmd != "" && t.Cache {
+		note = b.changedWhileRunning(t, reads)
+	}
+	var disc []cache.Item
+	if t.Depfile != "" {
+		var dnote string
+		var err error
+		if disc, dnote, err = b.discoveredInputs(t, reads, known, o.started, seq); err != nil {
+			return nil, "", err
+		}
+		if note == "" && t.Cache {
+			note = dnote
+		}
+		b.keys.useDiscovered(disc)
+	}
+	rec, snote, err := b.cache.record(t, key, parts, o, status, t.Cache && note == "", disc)
+	if note == "" {
+		note = snote
+	}
+	return rec, note, err
 }
 
 // replay gives a rule that did not run what its recorded run reported.
@@ -354,7 +432,7 @@ func (b *builder) event(res *exec.Result) Event {
 		Target:   t,
 	}
 	if rr, ok := res.Value.(*ruleResult); ok {
-		ev.Cache, ev.Output, ev.ExitCode, ev.DryRun, ev.Why = rr.cache, rr.output, rr.code, rr.dry, rr.why
+		ev.Cache, ev.Output, ev.ExitCode, ev.DryRun, ev.Why, ev.Note = rr.cache, rr.output, rr.code, rr.dry, rr.why, rr.note
 	}
 	switch res.Status {
 	case exec.StatusFailed:

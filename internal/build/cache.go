@@ -134,12 +134,38 @@ type settled struct {
 // keys computes and remembers rule keys during one build.
 type keys struct {
 	c       *Cache
+	g       *graph.Graph // what Reads asks; nil: a rule's key takes every output of its dependencies
 	hostEnv func(string) (string, bool)
 	mu      sync.Mutex
 	done    map[*graph.Target]settled
-	// sources memoises, for this build, the digests of source files (which
-	// no rule writes), since many rules read the same ones.
-	sources sync.Map // path -> cache.Digest
+	// outputs are the settled rules' outputs by path: for telling
+	// whether a file a depfile names was there before a command started.
+	outputs map[string]settledOutput
+	// sources memoises, for this build, the digests of source files and
+	// tools (which no rule writes), since many rules read the same ones:
+	// one build takes one digest of each.
+	sources sync.Map // path -> read
+	// discovered are the digests of the depfile inputs recorded or
+	// replayed this build; inconsistent is set when one build took two
+	// digests of one file (it changed meanwhile): see consistent.
+	discovered   map[string]cache.Digest
+	inconsistent bool
+}
+
+// settledOutput is an output of a settled rule: its digest, and the
+// number of rules settled before it (see keys.settledSoFar).
+type settledOutput struct {
+	digest cache.Digest
+	seq    int
+}
+
+// read is a file a rule's key took: its workspace-relative (or absolute)
+// path, the digest the key has, and what that digest was computed from,
+// to tell after the command ran whether the file is still that one.
+type read struct {
+	path   string
+	digest cache.Digest
+	seen   cache.Seen
 }
 
 // digest returns the digest of a workspace-relative or absolute file
@@ -148,20 +174,28 @@ func (k *keys) digest(p string) (cache.Digest, error) {
 	return k.c.memo.Digest(k.c.abs(p))
 }
 
-func newKeys(c *Cache, hostEnv func(string) (string, bool)) *keys {
-	return &keys{c: c, hostEnv: hostEnv, done: make(map[*graph.Target]settled)}
+func newKeys(c *Cache, g *graph.Graph, hostEnv func(string) (string, bool)) *keys {
+	return &keys{c: c, g: g, hostEnv: hostEnv, done: make(map[*graph.Target]settled),
+		outputs: make(map[string]settledOutput), discovered: make(map[string]cache.Digest)}
 }
 
-// source returns the digest of a source file, stat'ing it once per build.
-func (k *keys) source(p string) (cache.Digest, error) {
-	if d, ok := k.sources.Load(p); ok {
-		return d.(cache.Digest), nil
+// file hashes a workspace-relative or absolute file for a key.
+func (k *keys) file(p string) (read, error) {
+	d, seen, err := k.c.memo.DigestSeen(k.c.abs(p))
+	return read{path: p, digest: d, seen: seen}, err
+}
+
+// source returns the digest of a source file or tool, stat'ing it once
+// per build.
+func (k *keys) source(p string) (read, error) {
+	if r, ok := k.sources.Load(p); ok {
+		return r.(read), nil
 	}
-	d, err := k.digest(p)
+	r, err := k.file(p)
 	if err == nil {
-		k.sources.Store(p, d)
+		k.sources.Store(p, r)
 	}
-	return d, err
+	return r, err
 }
 
 // unsetMarker stands for a passed-through variable the host does not set,
@@ -169,8 +203,10 @@ func (k *keys) source(p string) (cache.Digest, error) {
 const unsetMarker = "\x00unset"
 
 // key computes a rule's key from its command, env, inputs, tools, the
-// outputs of its dependencies and the shared values it receives.
-func (k *keys) key(t *graph.Target, shared map[string]any) (cache.Digest, cache.Parts, error) {
+// outputs of its dependencies it reads and the shared values it receives.
+// It also returns the files it hashed, to be checked when the command has
+// run (see changedWhileRunning).
+func (k *keys) key(t *graph.Target, shared map[string]any) (cache.Digest, cache.Parts, []read, error) {
 	kb := cache.NewKeyBuilder()
 	kb.Command(t.Cmd)
 	if t.Depfile != "" {
@@ -186,23 +222,31 @@ func (k *keys) key(t *graph.Target, shared map[string]any) (cache.Digest, cache.
 		}
 		kb.Env(name, v)
 	}
+	reads := make([]read, 0, len(t.Inputs)+len(t.ToolFiles))
 	for _, in := range t.Inputs {
-		d, err := k.source(in)
+		r, err := k.source(in)
 		if err != nil {
-			return cache.Digest{}, cache.Parts{}, missingInput(t, in, "srcs", err)
+			return cache.Digest{}, cache.Parts{}, nil, missingInput(t, in, "srcs", err)
 		}
-		kb.Input(relTo(t.Label.Pkg, in), d)
+		kb.Input(relTo(t.Label.Pkg, in), r.digest)
+		reads = append(reads, r)
 	}
 	for _, tool := range t.ToolFiles {
-		d, err := k.digest(tool)
+		r, err := k.source(tool)
 		if err != nil {
-			return cache.Digest{}, cache.Parts{}, missingInput(t, tool, "tools", err)
+			return cache.Digest{}, cache.Parts{}, nil, missingInput(t, tool, "tools", err)
 		}
-		kb.Tool(relTo(t.Label.Pkg, tool), d)
+		kb.Tool(relTo(t.Label.Pkg, tool), r.digest)
+		reads = append(reads, r)
+	}
+	var whole []*graph.Target
+	var files []string
+	if k.g != nil && len(t.DepTargets) > 0 {
+		whole, files = k.g.Reads(t)
 	}
 	k.mu.Lock()
 	for _, d := range t.DepTargets {
-		kb.Dep(d.Label.String(), k.done[d].items)
+		kb.Dep(d.Label.String(), readOutputs(k.done[d].items, d, whole, files, k.g == nil))
 	}
 	k.mu.Unlock()
 	for name, v := range shared {
@@ -212,7 +256,103 @@ func (k *keys) key(t *graph.Target, shared map[string]any) (cache.Digest, cache.
 		kb.Output(o)
 	}
 	key, parts := kb.Sum()
-	return key, parts, nil
+	return key, parts, reads, nil
+}
+
+// readOutputs returns what a rule's key takes of dependency d, which
+// settled with items: every output when the rule names d as a rule (in
+// whole), else those of its outputs that the rule names as files. Should
+// that be none, which Reads and the graph's resolution never leave, it is
+// every output again: a key never takes less than it may need.
+func readOutputs(items []cache.Item, d *graph.Target, whole []*graph.Target, files []string, all bool) []cache.Item {
+	if all || slices.Contains(whole, d) {
+		return items
+	}
+	var picked []cache.Item
+	for _, it := range items {
+		if slices.Contains(files, it.Name) {
+			picked = append(picked, it)
+		}
+	}
+	if len(picked) == 0 {
+		return items
+	}
+	return picked
+}
+
+// forgetSource drops a source's digest memoised for this build: it
+// changed while a command ran, and later rules must hash it again. The
+// build then took two digests of it.
+func (k *keys) forgetSource(p string) {
+	k.sources.Delete(p)
+	k.mu.Lock()
+	k.inconsistent = true
+	k.mu.Unlock()
+}
+
+// useDiscovered notes the depfile inputs a rule's record holds, recorded
+// or replayed this build, and whether their digests disagree with those
+// this build took of the same files.
+func (k *keys) useDiscovered(items []cache.Item) {
+	if len(items) == 0 {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, it := range items {
+		if d, ok := k.discovered[it.Name]; ok && d != it.Digest {
+			k.inconsistent = true
+		}
+		if r, ok := k.sources.Load(it.Name); ok && r.(read).digest != it.Digest {
+			k.inconsistent = true
+		}
+		if o, ok := k.outputs[it.Name]; ok && o.digest != it.Digest {
+			k.inconsistent = true
+		}
+		k.discovered[it.Name] = it.Digest
+	}
+}
+
+// used returns the digest this build took of the source, tool or depfile
+// input at path, if it took one.
+func (k *keys) used(path string) (cache.Digest, bool) {
+	if r, ok := k.sources.Load(path); ok {
+		return r.(read).digest, true
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	d, ok := k.discovered[path]
+	return d, ok
+}
+
+// consistent reports whether every file this build hashed still has, as
+// far as the stat memo knows, the digest the build took of it, and no
+// file was taken with two digests. A file saved during the build, after
+// the rules reading it had run (so that no rule noticed), makes it false:
+// an up-to-date proof or stamp written then would vouch for rules whose
+// keys hold the old contents, since the memo, or the proof's own hash,
+// would see the new ones.
+func (k *keys) consistent() bool {
+	k.mu.Lock()
+	ok := !k.inconsistent
+	var paths []string
+	var digests []cache.Digest
+	for p, d := range k.discovered {
+		paths, digests = append(paths, p), append(digests, d)
+	}
+	k.mu.Unlock()
+	holds := func(p string, d cache.Digest) bool {
+		_, memo, memoised := k.c.memo.Stat(k.c.abs(p))
+		return !memoised || memo == d
+	}
+	for i, p := range paths {
+		ok = ok && holds(p, digests[i])
+	}
+	k.sources.Range(func(p, r any) bool {
+		ok = ok && holds(p.(string), r.(read).digest)
+		return ok
+	})
+	return ok
 }
 
 func missingInput(t *graph.Target, path, field string, err error) error {
@@ -256,7 +396,26 @@ func (k *keys) settle(t *graph.Target, key cache.Digest, outs []cache.Output) {
 	}
 	k.mu.Lock()
 	k.done[t] = settled{items: items}
+	for _, o := range outs {
+		k.outputs[o.Path] = settledOutput{digest: o.Digest, seq: len(k.done)}
+	}
 	k.mu.Unlock()
+}
+
+// settledSoFar returns how many rules have settled: an output whose seq
+// is at most that settled before now.
+func (k *keys) settledSoFar() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return len(k.done)
+}
+
+// output returns what a rule that settled left at path.
+func (k *keys) output(path string) (settledOutput, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	o, ok := k.outputs[path]
+	return o, ok
 }
 
 // verdict is what the up-to-date check decided for a rule.
@@ -275,7 +434,7 @@ const (
 func (c *Cache) check(t *graph.Target, key cache.Digest, dry bool, digest digestFunc) (verdict, *cache.Record) {
 	id := t.Label.String()
 	if k, ok := c.state.Key(id); ok && k == key {
-		if e, ok := c.state.Outcome(id); ok && outputsMatch(e.Record.Outputs, digest) && len(e.Record.StaleInputs(digest)) == 0 {
+		if e, ok := c.state.Outcome(id); ok && c.outputsHold(e.Record.Outputs) && len(e.Record.StaleInputs(digest)) == 0 {
 			return hit, &e.Record
 		}
 	}
@@ -283,7 +442,7 @@ func (c *Cache) check(t *graph.Target, key cache.Digest, dry bool, digest digest
 	if err != nil || !ok {
 		return mustRun, nil
 	}
-	if outputsMatch(rec.Outputs, digest) {
+	if c.outputsHold(rec.Outputs) {
 		c.state.Set(id, cache.Entry{Key: key, Record: *rec})
 		return hit, rec
 	}
@@ -291,12 +450,12 @@ func (c *Cache) check(t *graph.Target, key cache.Digest, dry bool, digest digest
 		return restore, rec
 	}
 	for _, o := range rec.Outputs {
-		dst := c.abs(o.Path)
-		if d, err := c.digest(o.Path); err == nil && d == o.Digest {
+		if c.outputHolds(o) {
 			continue
 		}
+		dst := c.abs(o.Path)
 		c.memo.Forget(dst)
-		if err := c.store.Restore(o.Digest, dst, o.Mode); err != nil {
+		if err := c.store.RestoreOutput(o, dst); err != nil {
 			return mustRun, nil // a blob lost to gc or damage: just rebuild
 		}
 	}
@@ -307,61 +466,98 @@ func (c *Cache) check(t *graph.Target, key cache.Digest, dry bool, digest digest
 // digestFunc returns the digest of a workspace-relative or absolute file.
 type digestFunc func(path string) (cache.Digest, error)
 
-func outputsMatch(outs []cache.Output, digest digestFunc) bool {
+// outputsHold reports whether every output in the tree is the one
+// recorded.
+func (c *Cache) outputsHold(outs []cache.Output) bool {
 	for _, o := range outs {
-		if d, err := digest(o.Path); err != nil || d != o.Digest {
+		if !c.outputHolds(o) {
 			return false
 		}
 	}
 	return true
 }
 
-// record stores what a successful run of t produced under key: its outputs
-// go into the store (unless store is false: cache = False rules), the
-// record into the store and the state.
-func (c *Cache) record(t *graph.Target, key cache.Digest, parts cache.Parts, o *outcome, status string, store bool) (*cache.Record, error) {
-	rec := &cache.Record{Status: status, Findings: o.findings, Parts: parts, Created: time.Now()}
+// outputHolds reports whether the output in the tree is the one recorded:
+// a file with its digest, or a symbolic link with its target text.
+func (c *Cache) outputHolds(o cache.Output) bool {
+	if o.IsLink() {
+		target, err := os.Readlink(c.abs(o.Path))
+		return err == nil && target == o.Link
+	}
+	d, err := c.digest(o.Path)
+	return err == nil && d == o.Digest
+}
+
+// record stores what a successful run of t produced under key: its
+// outputs go into the store, the record into the store and the state. It
+// stores nothing when store is false (cache = False rules, or a file the
+// command read changed while it ran), nor when an output changes while
+// it is being stored (then note says so): the rule must run again. Either
+// way the record returned lists the outputs there are, for dependents.
+func (c *Cache) record(t *graph.Target, key cache.Digest, parts cache.Parts, o *outcome, status string,
+	store bool, discovered []cache.Item) (rec *cache.Record, note string, err error) {
+	rec = &cache.Record{Status: status, Findings: o.findings, Parts: parts, Created: time.Now(), Discovered: discovered}
 	for _, out := range t.OutFiles {
-		p := c.abs(out)
-		fi, err := os.Stat(p)
+		var ro cache.Output
+		ro, note, err = c.output(t, out, store && note == "")
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
-		var d cache.Digest
-		if store {
-			d, err = c.store.PutFile(p)
-		} else {
-			d, err = c.memo.Digest(p)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("storing output %s: %v", out, err)
-		}
-		rec.Outputs = append(rec.Outputs, cache.Output{Path: out, Digest: d, Mode: fi.Mode().Perm()})
+		rec.Outputs = append(rec.Outputs, ro)
 	}
 	for _, k := range o.sharedOrder {
 		rec.Shared = append(rec.Shared, cache.Pair{Key: k, Value: o.shared[k]})
 	}
-	if t.Depfile != "" {
-		disc, err := c.discovered(t)
-		if err != nil {
-			return nil, err
-		}
-		rec.Discovered = disc
-	}
-	if !store {
+	if !store || note != "" {
 		c.state.Delete(t.Label.String())
-		return rec, nil
+		return rec, note, nil
 	}
 	if err := c.store.PutRecord(key, rec); err != nil {
-		return nil, fmt.Errorf("storing the record: %v", err)
+		return nil, "", fmt.Errorf("storing the record: %v", err)
 	}
 	c.state.Set(t.Label.String(), cache.Entry{Key: key, Record: *rec})
-	return rec, nil
+	return rec, "", nil
 }
 
-// discovered reads t's depfile and returns the inputs it lists with their
-// digests: workspace-relative inside the workspace, absolute outside.
-func (c *Cache) discovered(t *graph.Target) ([]cache.Item, error) {
+// output describes the output out of t that its command left, putting a
+// file into the store if store. A symbolic link is recorded as a link,
+// never followed. note, if not "", says that the file changed while it was
+// being stored, and then it is not.
+func (c *Cache) output(t *graph.Target, out string, store bool) (o cache.Output, note string, err error) {
+	p := c.abs(out)
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return o, "", err
+	}
+	o = cache.Output{Path: out, Mode: fi.Mode().Perm()}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		if o.Link, err = os.Readlink(p); err != nil {
+			return o, "", err
+		}
+		o.Mode |= fs.ModeSymlink
+		o.Digest = cache.LinkDigest(o.Link)
+		return o, "", nil
+	}
+	if store {
+		o.Digest, err = c.store.PutFile(p)
+		if errors.Is(err, cache.ErrChanged) {
+			note = fmt.Sprintf("%s changed while pex stored it", relTo(t.Label.Pkg, out))
+			store = false
+		} else if err != nil {
+			return o, "", fmt.Errorf("storing output %s: %v", out, err)
+		}
+	}
+	if !store {
+		if o.Digest, err = c.memo.Digest(p); err != nil {
+			return o, "", fmt.Errorf("output %s: %v", out, err)
+		}
+	}
+	return o, note, nil
+}
+
+// depfileInputs reads t's depfile and returns the inputs it lists:
+// workspace-relative inside the workspace, absolute outside, each once.
+func (c *Cache) depfileInputs(t *graph.Target) ([]string, error) {
 	pkgDir := c.abs(t.Label.Pkg)
 	name := depfilePath(t)
 	data, err := os.ReadFile(filepath.Join(pkgDir, name))
@@ -372,7 +568,7 @@ func (c *Cache) discovered(t *graph.Target) ([]cache.Item, error) {
 	if err != nil {
 		return nil, fmt.Errorf("depfile %q: %v", name, err)
 	}
-	items := make([]cache.Item, 0, len(paths))
+	out := make([]string, 0, len(paths))
 	for _, p := range paths {
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(pkgDir, p)
@@ -381,16 +577,11 @@ func (c *Cache) discovered(t *graph.Target) ([]cache.Item, error) {
 		if rel, err := filepath.Rel(c.root, p); err == nil && !strings.HasPrefix(rel, "..") {
 			p = filepath.ToSlash(rel)
 		}
-		if slices.ContainsFunc(items, func(it cache.Item) bool { return it.Name == p }) {
-			continue
+		if !slices.Contains(out, p) {
+			out = append(out, p)
 		}
-		d, err := c.digest(p)
-		if err != nil {
-			continue // listed but gone (a generated file removed since): it cannot match later either
-		}
-		items = append(items, cache.Item{Name: p, Digest: d})
 	}
-	return items, nil
+	return out, nil
 }
 
 // depfilePath returns t's depfile relative to its package, with $OUT and
@@ -434,7 +625,7 @@ func (c *Cache) reasons(t *graph.Target, key cache.Digest, parts cache.Parts) []
 	}
 	var missing []string
 	for _, o := range e.Record.Outputs {
-		if d, err := c.digest(o.Path); err != nil || d != o.Digest {
+		if !c.outputHolds(o) {
 			missing = append(missing, relTo(t.Label.Pkg, o.Path))
 		}
 	}

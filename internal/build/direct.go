@@ -89,8 +89,7 @@ func (c *command) startDirect(dir string, vars map[string]string, out *os.File) 
 		return nil
 	}
 	cmd := &osexec.Cmd{Path: prog, Args: d.argv, Dir: dir, Env: append(environ(vars), "PWD="+pwd),
-		Stdin: devNull(), Stdout: out, Stderr: out,
-		SysProcAttr: &syscall.SysProcAttr{Setpgid: true}}
+		Stdin: devNull(), Stdout: out, Stderr: out}
 	if d.stdout != "" {
 		f, err := os.OpenFile(abs(dir, d.stdout), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o666)
 		if err != nil {
@@ -99,7 +98,7 @@ func (c *command) startDirect(dir string, vars map[string]string, out *os.File) 
 		defer f.Close()
 		cmd.Stdout = f
 	}
-	if cmd.Start() != nil {
+	if c.procs.Start(cmd) != nil {
 		return nil
 	}
 	return cmd

@@ -234,7 +234,7 @@ func (b *builder) unreached(plan *Plan, changed map[string]bool) map[*graph.Targ
 func (b *builder) saveNoop(plan *Plan, sum *Summary, warned []string) {
 	state := b.cache.state
 	id, key := b.stamp(plan)
-	ok := b.noopPossible(plan) && sum.Counts["ok"]+sum.Counts["warn"] == len(plan.Rules)
+	ok := b.noopPossible(plan) && sum.Counts["ok"]+sum.Counts["warn"] == len(plan.Rules) && b.vouchable()
 	if !ok {
 		state.Delete(id)
 		return

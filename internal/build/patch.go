@@ -387,7 +387,7 @@ func Patch(ctx context.Context, stale *cache.StaleProof, payload string, opts Op
 	}
 	defer c.Close()
 	opts.Graph, opts.Cache = g, c
-	b := &builder{opts: opts, cache: c, keys: newKeys(c, opts.HostEnv)}
+	b := &builder{opts: opts, cache: c, keys: newKeys(c, opts.Graph, opts.HostEnv)}
 	// What the rules reached read: their files, as the proof vouches for
 	// them; and the dependencies the change does not reach, settled from
 	// their entries as a full build would.
@@ -414,7 +414,7 @@ func Patch(ctx context.Context, stale *cache.StaleProof, payload string, opts Op
 	if b.tmp, err = scratchDir(opts.Root); err != nil {
 		return nil, false, err
 	}
-	defer os.RemoveAll(b.tmp)
+	defer b.removeScratch()
 	plan := &Plan{Rules: rules, providers: map[string][]*graph.Target{}}
 	for _, t := range rules {
 		for _, tok := range t.Provides {
@@ -471,7 +471,7 @@ func Patch(ctx context.Context, stale *cache.StaleProof, payload string, opts Op
 	warned = append(warned, rebuiltWarned...)
 	sum.Duration = time.Since(start)
 	b.saveStats(start, sum)
-	if sum.Counts["ok"]+sum.Counts["warn"] == len(lines) {
+	if sum.Counts["ok"]+sum.Counts["warn"] == len(lines) && b.vouchable() {
 		c.state.Set(sec.stampID, cache.Entry{Key: sec.stampKey,
 			Record: cache.Record{Status: "ok", Findings: warned, Created: time.Now()}})
 		// The proof is written while the state is saved (and synced):

@@ -53,7 +53,7 @@ func (b *builder) saveProof(plan *Plan, sum *Summary, warned, written []string) 
 
 func (b *builder) writeProof(plan *Plan, sum *Summary, warned, written []string) bool {
 	p, state := b.opts.Proof, b.cache.state
-	if !b.noopPossible(plan) || sum.Counts["ok"]+sum.Counts["warn"] != len(plan.Rules) {
+	if !b.noopPossible(plan) || sum.Counts["ok"]+sum.Counts["warn"] != len(plan.Rules) || !b.vouchable() {
 		return false
 	}
 	warn := make(map[string]bool, len(warned))
@@ -130,25 +130,33 @@ func (b *builder) freshOutputs(written []string) map[string]cache.Digest {
 }
 
 // proofFile returns a rule file's proof entry: the stat its digest is
-// memoised under; or, for one too recent to be memoised, its digest to
-// verify, the record's for an output just written (fresh: a change since
-// shows when the check hashes it), else hashed now. False when it changed
-// while being hashed, or is gone.
+// memoised under, when that digest is the one this build took of it (or
+// it took none: a file no change reached); otherwise the digest to
+// verify, with its current stat: the one this build took (its record's,
+// for an output just written or restored: fresh), so that a file changed
+// since shows when the check hashes it. False for a file this build did
+// not hash and the memo does not know, and for a symbolic link not
+// memoised (an output that is a link is checked by its target text, which
+// a stat does not show).
 func (b *builder) proofFile(path string, fresh map[string]cache.Digest) (cache.ProofFile, bool) {
 	abs := b.cache.abs(path)
 	f := cache.ProofFile{Path: path, Content: true}
-	var ok bool
-	if f.Stat, f.Digest, ok = b.cache.memo.Stat(abs); ok {
+	used, took := fresh[path]
+	if !took {
+		used, took = b.keys.used(path)
+	}
+	st, d, memoised := b.cache.memo.Stat(abs)
+	if memoised && (!took || d == used) {
+		f.Stat, f.Digest = st, d
 		return f, true
 	}
-	f.Verify = true
-	if f.Digest, ok = fresh[path]; ok {
-		f.Stat = cache.StatFile(abs)
-	} else if d, st, err := b.cache.memo.DigestStat(abs); err == nil {
-		f.Digest, f.Stat = d, st
-	} else {
+	if !took {
 		return f, false
 	}
+	if fi, err := os.Lstat(abs); err != nil || fi.Mode()&os.ModeSymlink != 0 {
+		return f, false
+	}
+	f.Verify, f.Digest, f.Stat = true, used, cache.StatFile(abs)
 	return f, true
 }
 

@@ -1,7 +1,8 @@
 // This file runs a rule's command: /bin/sh -c (or, for a plain command,
 // the program itself: direct.go) in the package directory, in a process
-// group of its own, with the fixed environment of DESIGN.md and
-// the channel files through which it reports findings and shared values.
+// group of its own (recorded, see internal/procs), with the fixed
+// environment the README describes and the channel files through which it
+// reports findings and shared values.
 
 package build
 
@@ -20,7 +21,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pex-build/pex/cache"
 	"github.com/pex-build/pex/graph"
+	"github.com/pex-build/pex/internal/procs"
 )
 
 // killGrace is how long a cancelled command has between SIGTERM and
@@ -49,10 +52,15 @@ type command struct {
 	hostEnv func(string) (string, bool)
 	shared  map[string]any // inherited from dependencies
 	srcs    []string       // relative to the package, labels resolved
+	procs   *procs.Table   // records the command's process group
+	clock   *cache.FileClock // if set, tells outcome.started
 }
 
 // outcome is what a command left behind.
 type outcome struct {
+	// started is when the command started, as the file clock tells it
+	// (a file changed since has no earlier ctime); zero without a clock.
+	started     int64
 	output      []byte
 	findings    []string
 	shared      map[string]string // written to $PEX_SHARED
@@ -75,12 +83,17 @@ func (c *command) run(ctx context.Context) (*outcome, error) {
 		return nil, c.fail(-1, "cannot capture output: "+err.Error())
 	}
 	defer out.Close()
+	var started int64
+	if c.clock != nil {
+		started = c.clock.Now()
+	}
 	cmd, err := c.start(dir, c.vars(report, sharedFile), out.f)
 	if err != nil {
 		return nil, c.fail(-1, err.Error())
 	}
 	waitErr := waitOrKill(ctx, cmd)
-	o := &outcome{output: readCapped(out.f)}
+	c.procs.Ended(cmd.Process.Pid)
+	o := &outcome{started: started, output: readCapped(out.f)}
 	if ctx.Err() != nil {
 		return o, ctx.Err()
 	}
@@ -118,8 +131,7 @@ func (c *command) start(dir string, vars map[string]string, out *os.File) (*osex
 	cmd.Env = environ(vars)
 	cmd.Stdin = devNull()
 	cmd.Stdout, cmd.Stderr = out, out // a file, not a pipe: no copier to wait for
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	if err := c.procs.Start(cmd); err != nil {
 		return nil, fmt.Errorf("cannot start /bin/sh: %v", err)
 	}
 	return cmd, nil

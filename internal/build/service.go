@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/pex-build/pex/graph"
+	"github.com/pex-build/pex/internal/procs"
 )
 
 // ProcessOptions describe a rule's command run outside a build.
@@ -36,12 +37,16 @@ type ProcessOptions struct {
 	Cache *Cache
 	// HostEnv looks up the host's environment (os.LookupEnv if nil).
 	HostEnv func(string) (string, bool)
+	// Procs records the process groups started (see StartService); nil
+	// records nothing.
+	Procs *procs.Table
 }
 
 // Command returns the target's command, ready to start: /bin/sh -c in the
 // package directory, in a process group of its own, with the environment
 // a build gives the rule. $PEX_REPORT and $PEX_SHARED are the null
-// device: nothing reads them. The caller sets Stdin, Stdout and Stderr.
+// device: nothing reads them. The caller sets Stdin, Stdout and Stderr,
+// and starts it with procs.Table.Start, which records its group.
 func Command(o ProcessOptions) *osexec.Cmd {
 	t := o.Target
 	if o.HostEnv == nil {
@@ -134,7 +139,7 @@ func (c *Cache) ServiceKey(g *graph.Graph, t *graph.Target, hostEnv func(string)
 	if hostEnv == nil {
 		hostEnv = os.LookupEnv
 	}
-	key, _, err := newKeys(c, hostEnv).key(t, c.inherited(g, t))
+	key, _, _, err := newKeys(c, g, hostEnv).key(t, c.inherited(g, t))
 	if err != nil {
 		return "", err
 	}
@@ -195,7 +200,7 @@ func StartService(o ServiceOptions) (*Service, error) {
 		return nil, err
 	}
 	cmd.Stdout, cmd.Stderr = w, w // a file, not a pipe of os/exec: Wait does not wait for readers
-	if err := cmd.Start(); err != nil {
+	if err := o.Procs.Start(cmd); err != nil {
 		r.Close()
 		w.Close()
 		return nil, err
@@ -212,6 +217,7 @@ func StartService(o ServiceOptions) (*Service, error) {
 		s.err = cmd.Wait()
 		// Whatever it left running in its group goes with it, as for a rule.
 		_ = syscall.Kill(-s.pgid, syscall.SIGKILL)
+		o.Procs.Ended(s.pgid)
 		close(s.exited)
 		select {
 		case <-s.drained:

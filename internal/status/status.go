@@ -145,6 +145,9 @@ func (p *human) rule(ev build.Event) {
 			fmt.Fprintf(&b, "  finding: %s\n", f)
 		}
 	}
+	if ev.Note != "" {
+		fmt.Fprintf(&b, "pex: %s\n", ev.Note)
+	}
 	if b.Len() > 0 {
 		p.clearLine()
 		io.WriteString(p.w, b.String())

@@ -1,5 +1,5 @@
-// Command boundaries fails when a package imports across the lines drawn in
-// STYLE.md: each third-party module lives in one package, graph imports no
+// Command boundaries fails when a package imports across pex's layering (the
+// README's "Hacking on pex"): each third-party module lives in one package, graph imports no
 // pex package, exec knows nothing of files, Starlark or caches, and cache
 // knows no labels.
 package main
