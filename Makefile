@@ -5,7 +5,7 @@ GO      ?= go
 BIN     ?= bin/pex
 PKGS    := ./...
 
-.PHONY: all build test check vet fmt-check boundaries tidy-check example bench bench-quick install clean
+.PHONY: all build test check vet fmt-check boundaries tidy-check example bench bench-quick reliability install clean
 
 all: build
 
@@ -38,6 +38,12 @@ boundaries:
 
 tidy-check:
 	$(GO) mod tidy -diff
+
+# The long form of the reliability suite (make test runs a short one):
+# 200 SIGKILLs at random moments of builds, 30 rounds each of concurrent
+# builds and of saves during runs, then SIGKILL of pex build and watch.
+reliability:
+	$(GO) test -count=1 -v -timeout 90m ./reliability -kills 200 -rounds 30
 
 bench:
 	./bench/run.sh
