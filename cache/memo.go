@@ -305,7 +305,9 @@ type FileClock struct {
 	f  *os.File
 }
 
-// OpenFileClock makes the marker file at path; Close removes it.
+// OpenFileClock opens the marker file at path, creating it if needed. It
+// may be kept from one use to the next: writing an existing file costs
+// less than creating one.
 func OpenFileClock(path string) (*FileClock, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -320,12 +322,16 @@ func OpenFileClock(path string) (*FileClock, error) {
 const clockFallback = time.Second
 
 // Now returns the time, in nanoseconds since the Unix epoch, as the file
-// system would stamp a change made now. It writes the marker twice: where
+// system would stamp a change made now; a nil FileClock answers a second
+// early, to be safe. It writes the marker twice: where
 // the file system gives precise stamps on demand (to a file whose times
 // were read since its last change), the second write gets one, later
 // than any stamp handed out before, while later changes get stamps no
 // earlier than it.
 func (c *FileClock) Now() int64 {
+	if c == nil {
+		return time.Now().Add(-clockFallback).UnixNano()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var st fileStat
@@ -345,8 +351,9 @@ func (c *FileClock) Now() int64 {
 	return st.mtime
 }
 
-// Close removes the marker file.
+// Close closes the marker file, leaving it for the next FileClock.
 func (c *FileClock) Close() {
-	c.f.Close()
-	os.Remove(c.f.Name())
+	if c != nil {
+		c.f.Close()
+	}
 }

@@ -209,6 +209,9 @@ func TestChangedSince(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer clock.Close()
+	if (*FileClock)(nil).Now() >= clock.Now() {
+		t.Error("a nil FileClock does not answer earlier")
+	}
 	time.Sleep(20 * time.Millisecond) // past the kernel's timestamp tick
 	start := clock.Now()
 	if ChangedSince(old, start) {

@@ -608,6 +608,17 @@ func (s *StaleProof) Memoise(m *Memo, i int, abs string) {
 	m.mu.Unlock()
 }
 
+// Vouched returns the digest of file i's contents the proof carries, and
+// its stat, as the proof was checked: what a build patched from the proof
+// found there, unless the file changed since.
+func (s *StaleProof) Vouched(i int) (Digest, FileStat, bool) {
+	f := &s.files[s.evaluation+i]
+	if f.digest == nil {
+		return Digest{}, f.stat, false
+	}
+	return *f.digest, f.stat, true
+}
+
 // Set replaces file i's entry (f.Path is ignored).
 func (s *StaleProof) Set(i int, f ProofFile) { s.files[s.evaluation+i].set(f) }
 

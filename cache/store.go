@@ -80,13 +80,15 @@ func (s *Store) Has(d Digest) bool {
 	return err == nil
 }
 
-// PutFile stores a copy of the regular file at path and returns the
-// digest of its contents. The copy is a clone (a reflink: no data copied)
-// where the file system can make one (Btrfs, XFS, APFS), and is otherwise
-// made while hashing, in one pass; either way the blob is a file of its
-// own, so that a later change to the file in place cannot reach the
-// store. A file that changed while it was being stored is not stored: the
-// error wraps ErrChanged.
+// PutFile stores the contents of the regular file at path (followed if
+// a link) and returns their digest. It copies nothing when the store
+// already has them, and where it can it hard-links the file into the store
+// instead of copying it: the file and its blob are then one inode, so the
+// caller makes the file read-only (see the package documentation), and a
+// later change to it in place all the same (by root, say) damages the
+// blob, which Restore detects: a miss, never wrong bytes. A file that
+// changed while it was being stored is not stored: the error wraps
+// ErrChanged.
 func (s *Store) PutFile(path string) (Digest, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -100,42 +102,50 @@ func (s *Store) PutFile(path string) (Digest, error) {
 	if !before.Mode().IsRegular() {
 		return Digest{}, fmt.Errorf("%s: not a regular file", path)
 	}
-	tmp, d, err := copyFileToTemp(filepath.Join(s.dir, "tmp"), "blob-*", f, 0o444)
+	d, _, err := hashReader(f)
 	if err != nil {
 		return Digest{}, err
 	}
-	defer os.Remove(tmp) // fails harmlessly once renamed
 	if after, err := f.Stat(); err != nil || statOf(after) != statOf(before) {
 		return Digest{}, fmt.Errorf("%s: %w", path, ErrChanged)
 	}
 	blob := s.blobPath(d)
-	if s.refresh(blob) {
+	if s.refresh(blob) || s.link(path, blob) {
 		return d, nil
 	}
-	return d, renameInto(tmp, blob)
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return Digest{}, err
+	}
+	if err := s.put(f, d); err != nil {
+		if errors.Is(err, ErrCorrupt) {
+			err = ErrChanged
+		}
+		return Digest{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return d, nil
 }
 
 // ErrChanged says a file changed while pex was reading it.
-var ErrChanged = errors.New("changed while being read")
+var ErrChanged = errors.New("changed while being stored")
 
-// copyFileToTemp makes a new temporary file in dir, named after pattern as
-// os.CreateTemp does, holding src's contents with permissions perm: a
-// clone where the file system can, else a copy. It returns the file's name
-// and the digest of what it holds, or an error and no file.
-func copyFileToTemp(dir, pattern string, src *os.File, perm fs.FileMode) (string, Digest, error) {
-	tmp, ok := cloneToTemp(dir, pattern, src)
-	if !ok {
-		return copyToTemp(dir, pattern, src, perm)
+// link hard-links the regular file at path to blob and reports whether
+// the blob is now there. It fails, for the caller to copy instead, across
+// file systems, where links are not allowed, or for anything not a
+// regular file.
+func (s *Store) link(path, blob string) bool {
+	if fi, err := os.Lstat(path); err != nil || !fi.Mode().IsRegular() {
+		return false
 	}
-	d, _, err := HashFile(tmp)
-	if err == nil {
-		err = os.Chmod(tmp, perm)
+	err := os.Link(path, blob)
+	if errors.Is(err, fs.ErrNotExist) {
+		if os.MkdirAll(filepath.Dir(blob), 0o755) == nil {
+			err = os.Link(path, blob)
+		}
 	}
-	if err != nil {
-		os.Remove(tmp)
-		return "", Digest{}, err
+	if errors.Is(err, fs.ErrExist) {
+		return s.refresh(blob) // stored meanwhile by another process
 	}
-	return tmp, d, nil
+	return err == nil
 }
 
 // PutBytes stores data and returns its digest.
@@ -229,7 +239,7 @@ func (s *Store) restore(d Digest, dst string, mode fs.FileMode) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	tmp, got, err := copyFileToTemp(dir, "."+filepath.Base(dst)+".pex-*", src, mode.Perm())
+	tmp, got, err := copyToTemp(dir, "."+filepath.Base(dst)+".pex-*", src, mode.Perm())
 	if err != nil {
 		return err
 	}
@@ -242,17 +252,23 @@ func (s *Store) restore(d Digest, dst string, mode fs.FileMode) error {
 }
 
 // RestoreOutput puts output o back at dst: a file from its blob (see
-// Restore), or a symbolic link with its target text, never followed. Like
-// Restore, it replaces dst in one rename.
+// Restore), read-only as stored outputs are (ReadOnly), or a symbolic link
+// with its target text, never followed. Like Restore, it replaces dst in
+// one rename.
 func (s *Store) RestoreOutput(o Output, dst string) error {
 	if !o.IsLink() {
-		return s.Restore(o.Digest, dst, o.Mode)
+		return s.Restore(o.Digest, dst, ReadOnly(o.Mode))
 	}
 	if err := PlaceSymlink(o.Link, dst); err != nil {
 		return fmt.Errorf("restore %s: %w", dst, err)
 	}
 	return nil
 }
+
+// ReadOnly returns the permissions of mode without its write bits: those
+// of an output in the tree once it is in the store, where it may be the
+// very inode of its blob.
+func ReadOnly(mode fs.FileMode) fs.FileMode { return mode.Perm() &^ 0o222 }
 
 // PlaceSymlink makes dst a symbolic link to target, replacing whatever is
 // there in one rename, and creating dst's directory if needed.

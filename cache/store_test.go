@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-func newStore(t *testing.T) *Store {
+func newStore(t testing.TB) *Store {
 	t.Helper()
 	s, err := OpenStore(filepath.Join(t.TempDir(), "store"))
 	if err != nil {
@@ -354,10 +354,10 @@ func TestStoreConcurrent(t *testing.T) {
 	wg.Wait()
 }
 
-// TestPutFileCopies checks that the store keeps a file of its own for an
-// output (a clone or a copy, never a hard link), so that changing the
-// output in place afterwards leaves the blob as it was.
-func TestPutFileCopies(t *testing.T) {
+// TestPutFileLinks checks that an output is hard-linked into the store
+// rather than copied, and that changing it in place afterwards (which
+// changes the blob too) makes a restore a miss, never wrong bytes.
+func TestPutFileLinks(t *testing.T) {
 	s := newStore(t)
 	src := filepath.Join(filepath.Dir(s.dir), "out.txt") // same file system
 	writeFile(t, src, []byte("built"))
@@ -365,8 +365,8 @@ func TestPutFileCopies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sameFile(t, src, s.blobPath(d)) {
-		t.Fatal("the output and its blob are one file")
+	if !sameFile(t, src, s.blobPath(d)) {
+		t.Fatal("the output was copied into the store, not linked")
 	}
 	f, err := os.OpenFile(src, os.O_WRONLY|os.O_TRUNC, 0)
 	if err != nil {
@@ -375,11 +375,42 @@ func TestPutFileCopies(t *testing.T) {
 	_, _ = f.WriteString("edited")
 	f.Close()
 	dst := filepath.Join(t.TempDir(), "restored.txt")
+	if err := s.Restore(d, dst, 0o644); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("Restore of a blob changed through its output = %v, want ErrCorrupt", err)
+	}
+	if _, err := os.Stat(dst); !errors.Is(err, fs.ErrNotExist) {
+		t.Error("Restore left a file with the wrong bytes")
+	}
+	if s.Has(d) {
+		t.Error("the damaged blob is still in the store")
+	}
+	// Stored again, it is stored afresh.
+	writeFile(t, filepath.Join(filepath.Dir(s.dir), "again.txt"), []byte("built"))
+	if _, err := s.PutFile(filepath.Join(filepath.Dir(s.dir), "again.txt")); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Restore(d, dst, 0o644); err != nil {
-		t.Fatalf("Restore after the output was edited in place: %v", err)
+		t.Fatal(err)
 	}
 	if got, _ := os.ReadFile(dst); string(got) != "built" {
 		t.Errorf("restored %q, want %q", got, "built")
+	}
+}
+
+// TestRestoreOutputReadOnly restores a file output without its write
+// permissions, keeping the others.
+func TestRestoreOutputReadOnly(t *testing.T) {
+	s := newStore(t)
+	d, err := s.PutBytes([]byte("#!/bin/sh\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), "tool")
+	if err := s.RestoreOutput(Output{Path: "tool", Digest: d, Mode: 0o755}, dst); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(dst); err != nil || fi.Mode().Perm() != 0o555 {
+		t.Errorf("restored mode = %v, %v; want r-xr-xr-x", fi.Mode(), err)
 	}
 }
 
@@ -438,4 +469,46 @@ func sameFile(t *testing.T, a, b string) bool {
 		t.Fatal(err)
 	}
 	return os.SameFile(fa, fb)
+}
+
+// BenchmarkPutFile measures storing one freshly written output, as a
+// build does after each rule: hashing and hard-linking it (what PutFile
+// does), against a copy of its own made while hashing (what keeping the
+// store apart from the tree would cost), for a bench-sized output and a
+// large one. On file systems where a new inode is dear, the copy is.
+func BenchmarkPutFile(b *testing.B) {
+	for _, size := range []int{4 << 10, 1 << 20} {
+		for _, how := range []string{"copy", "link"} {
+			b.Run(fmt.Sprintf("%s/%dKiB", how, size>>10), func(b *testing.B) {
+				s := newStore(b)
+				dir := filepath.Dir(s.dir)
+				data := make([]byte, size)
+				b.SetBytes(int64(size))
+				for i := range b.N {
+					b.StopTimer()                                                // writing the output is the rule's work, not storing it
+					data[0], data[1], data[2] = byte(i), byte(i>>8), byte(i>>16) // new contents every time
+					path := filepath.Join(dir, fmt.Sprintf("out%d", i))
+					if err := os.WriteFile(path, data, 0o644); err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+					if how == "link" {
+						if _, err := s.PutFile(path); err != nil {
+							b.Fatal(err)
+						}
+						continue
+					}
+					f, err := os.Open(path)
+					if err != nil {
+						b.Fatal(err)
+					}
+					err = s.put(f, HashString(string(data)))
+					f.Close()
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
 }
