@@ -96,28 +96,37 @@ func (c tally) String() string {
 
 // complete runs a build to its end and checks it: it must succeed, every
 // output must be what its inputs make, and a build right after must run
-// nothing. It adds what it found to c.
-func complete(t *testing.T, w *workspace, store string, c *tally, what string) {
+// nothing. It adds what it found to c, and reports whether all was well.
+func complete(t *testing.T, w *workspace, store string, c *tally, what string) bool {
 	t.Helper()
-	r := run(pex(w.dir, store, "build", "-j4"))
+	ok := true
+	fail := func(format string, args ...any) {
+		t.Helper()
+		ok = false
+		t.Errorf(format, args...)
+	}
+	r := run(pex(w.dir, store, "build", "-j4", "-v"))
 	if r.code != 0 {
 		c.failed++
-		t.Errorf("%s: the build failed (exit %d):\n%s%s", what, r.code, r.stdout, r.stderr)
+		fail("%s: the build failed (exit %d):\n%s%s", what, r.code, r.stdout, r.stderr)
 	}
 	c.stopped += strings.Count(r.stderr, "left running by a pex that was killed")
 	if wrong := w.wrongOutputs(w.expected()); len(wrong) > 0 {
 		c.wrong += len(wrong)
-		t.Errorf("%s: %d wrong outputs: %v", what, len(wrong), wrong)
+		got, _ := os.ReadFile(filepath.Join(w.dir, wrong[0]))
+		fail("%s: %d wrong outputs: %v\n%s holds:\n%swant:\n%sthe build said:\n%s%s", what, len(wrong), wrong, wrong[0], got,
+			w.expected()[wrong[0]], r.stdout, r.stderr)
 	}
 	r = run(pex(w.dir, store, "build", "--json"))
 	if n := strings.Count(r.stdout, `"cache":"miss"`) + strings.Count(r.stdout, `"cache":"restored"`); n > 0 || r.code != 0 {
 		c.reran += n
-		t.Errorf("%s: the build after a complete one ran or restored %d rules (exit %d)", what, n, r.code)
+		fail("%s: the build after a complete one ran or restored %d rules (exit %d)", what, n, r.code)
 	}
 	if left := lingering(w.dir, time.Second); len(left) > 0 {
 		c.leftover += len(left)
-		t.Errorf("%s: processes left running in the workspace: %v", what, left)
+		fail("%s: processes left running in the workspace: %v", what, left)
 	}
+	return ok
 }
 
 // lingering returns the processes of the workspace dir still there after
@@ -268,7 +277,7 @@ func TestSavesDuringRuns(t *testing.T) {
 		}
 		saved := pick[rng.IntN(len(pick))]
 		before := w.files[saved]
-		cmd := pex(w.dir, store, "build", "-j4")
+		cmd := pex(w.dir, store, "build", "-j4", "-v")
 		var out bytes.Buffer
 		cmd.Stdout = &out
 		if err := cmd.Start(); err != nil {
@@ -288,7 +297,10 @@ func TestSavesDuringRuns(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		complete(t, w, store, &c, fmt.Sprintf("round %d (%s saved)", round, saved))
+		if !complete(t, w, store, &c, fmt.Sprintf("round %d (%s saved)", round, saved)) {
+			t.Logf("round %d: the build during which %s was saved said:\n%s", round, saved, out.String())
+			break
+		}
 		c.rounds++
 	}
 	t.Logf("saves during runs: %v", c)

@@ -130,6 +130,10 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 		opts.Cache = c
 	}
 	b := &builder{opts: opts, cache: opts.Cache, keys: newKeys(opts.Cache, opts.Graph, opts.HostEnv)}
+	defer b.closeClock()
+	// A file that changes from here on may have been read before: the
+	// build then leaves no proof or stamp (see keys.consistent).
+	b.keys.since = b.clock().Now()
 	if events, ok := b.tryNoop(plan); ok {
 		sum := b.replayNoop(start, events)
 		var warned []string
@@ -138,7 +142,7 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 				warned = append(warned, ev.Label)
 			}
 		}
-		b.saveProof(plan, sum, warned, nil)
+		b.saveProof(plan, sum, warned)
 		return sum, nil
 	}
 	if b.tmp, err = scratchDir(opts.Root); err != nil {
@@ -167,12 +171,12 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 	}
 	opts.OnEvent(Event{Event: EventBuildStarted, Total: len(tasks)})
 	sum := &Summary{Counts: map[string]int{}, Cache: map[string]int{}}
-	warned, written := b.collect(r, sum, nil)
+	warned := b.collect(r, sum, nil)
 	sum.Duration = time.Since(start)
 	if !opts.DryRun {
 		b.saveStats(start, sum)
 		b.saveNoop(plan, sum, warned)
-		b.saveProof(plan, sum, warned, written)
+		b.saveProof(plan, sum, warned)
 	}
 	ok := !sum.Failed && !sum.Canceled
 	opts.OnEvent(Event{Event: EventBuildFinished, Counts: sum.Counts, OK: &ok,
@@ -181,18 +185,14 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 }
 
 // collect reports the run's results as they come, counting them in sum,
-// and waits for its end. It returns the labels of the rules that warned
-// and of those that wrote outputs (ran or were restored); each event also
-// goes to also, if set.
-func (b *builder) collect(r *exec.Run, sum *Summary, also func(Event)) (warned, written []string) {
+// and waits for its end. It returns the labels of the rules that warned;
+// each event also goes to also, if set.
+func (b *builder) collect(r *exec.Run, sum *Summary, also func(Event)) (warned []string) {
 	for res := range r.Results() {
 		ev := b.event(res)
 		sum.count(ev)
 		if ev.Status == "warn" {
 			warned = append(warned, ev.Label)
-		}
-		if ev.Cache == "miss" || ev.Cache == "restored" {
-			written = append(written, ev.Label)
 		}
 		switch res.Status {
 		case exec.StatusFailed, exec.StatusTimeout:
@@ -206,7 +206,7 @@ func (b *builder) collect(r *exec.Run, sum *Summary, also func(Event)) (warned, 
 		b.opts.OnEvent(ev)
 	}
 	r.Wait()
-	return warned, written
+	return warned
 }
 
 // scratchDir makes the build's directory for channel files and captured
@@ -242,8 +242,8 @@ type builder struct {
 	// file it read changed while it ran: no proof or stamp may then say
 	// the build is up to date.
 	uncached atomic.Bool
-	// fileClock, made on first use in tmp, tells when depfile rules
-	// start (see discoveredInputs).
+	// fileClock, opened on first use, tells when the build and its
+	// depfile rules start (see keys.consistent, discoveredInputs).
 	fileClock     *cache.FileClock
 	fileClockOnce sync.Once
 }
@@ -257,17 +257,20 @@ func (b *builder) vouchable() bool {
 }
 
 // removeScratch removes the build's scratch directory.
-func (b *builder) removeScratch() {
+func (b *builder) removeScratch() { os.RemoveAll(b.tmp) }
+
+// closeClock closes the build's file clock, if it was opened.
+func (b *builder) closeClock() {
 	if b.fileClock != nil {
 		b.fileClock.Close()
 	}
-	os.RemoveAll(b.tmp)
 }
 
-// clock returns the build's file clock.
+// clock returns the build's file clock, whose marker is .pex/clock; nil
+// (which answers early, to be safe) if it cannot be opened.
 func (b *builder) clock() *cache.FileClock {
 	b.fileClockOnce.Do(func() {
-		b.fileClock, _ = cache.OpenFileClock(filepath.Join(b.tmp, "clock"))
+		b.fileClock, _ = cache.OpenFileClock(filepath.Join(cache.StateDir(b.opts.Root), "clock"))
 	})
 	return b.fileClock
 }

@@ -150,6 +150,8 @@ type keys struct {
 	// digests of one file (it changed meanwhile): see consistent.
 	discovered   map[string]cache.Digest
 	inconsistent bool
+	// since is when the build started (a FileClock time), 0 if unknown.
+	since int64
 }
 
 // settledOutput is an output of a settled rule: its digest, and the
@@ -313,45 +315,51 @@ func (k *keys) useDiscovered(items []cache.Item) {
 	}
 }
 
-// used returns the digest this build took of the source, tool or depfile
-// input at path, if it took one.
+// used returns the digest this build took of the source, tool, depfile
+// input or output (of a rule settled) at path, if it took one.
 func (k *keys) used(path string) (cache.Digest, bool) {
 	if r, ok := k.sources.Load(path); ok {
 		return r.(read).digest, true
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	d, ok := k.discovered[path]
-	return d, ok
+	if d, ok := k.discovered[path]; ok {
+		return d, true
+	}
+	o, ok := k.outputs[path]
+	return o.digest, ok
 }
 
-// consistent reports whether every file this build hashed still has, as
-// far as the stat memo knows, the digest the build took of it, and no
-// file was taken with two digests. A file saved during the build, after
-// the rules reading it had run (so that no rule noticed), makes it false:
-// an up-to-date proof or stamp written then would vouch for rules whose
-// keys hold the old contents, since the memo, or the proof's own hash,
-// would see the new ones.
+// consistent reports whether the files this build hashed (sources,
+// tools, depfile inputs; not the outputs of its rules) are as they were
+// when it started, and no file was taken with two digests. A file saved
+// during the build, after the rules reading it ran, so that no rule
+// noticed, makes it false: an up-to-date proof or stamp written then
+// would vouch for rules whose keys hold the old contents (those the
+// change did not reach, or that read it before), while the memo, or a
+// later hash, would see the new ones.
 func (k *keys) consistent() bool {
 	k.mu.Lock()
-	ok := !k.inconsistent
-	var paths []string
-	var digests []cache.Digest
-	for p, d := range k.discovered {
-		paths, digests = append(paths, p), append(digests, d)
+	ok := !k.inconsistent && k.since != 0
+	paths := make([]string, 0, len(k.discovered))
+	for p := range k.discovered {
+		if _, out := k.outputs[p]; !out {
+			paths = append(paths, p)
+		}
 	}
-	k.mu.Unlock()
-	holds := func(p string, d cache.Digest) bool {
-		_, memo, memoised := k.c.memo.Stat(k.c.abs(p))
-		return !memoised || memo == d
-	}
-	for i, p := range paths {
-		ok = ok && holds(p, digests[i])
-	}
-	k.sources.Range(func(p, r any) bool {
-		ok = ok && holds(p.(string), r.(read).digest)
-		return ok
+	k.sources.Range(func(p, _ any) bool {
+		if _, out := k.outputs[p.(string)]; !out {
+			paths = append(paths, p.(string))
+		}
+		return true
 	})
+	k.mu.Unlock()
+	for _, p := range paths {
+		if !ok {
+			break
+		}
+		ok = !cache.ChangedSince(k.c.abs(p), k.since)
+	}
 	return ok
 }
 
@@ -520,9 +528,9 @@ func (c *Cache) record(t *graph.Target, key cache.Digest, parts cache.Parts, o *
 }
 
 // output describes the output out of t that its command left, putting a
-// file into the store if store. A symbolic link is recorded as a link,
-// never followed. note, if not "", says that the file changed while it was
-// being stored, and then it is not.
+// file into the store if store, and then making it read-only. A symbolic
+// link is recorded as a link, never followed. note, if not "", says that
+// the file changed while it was being stored, and then it is not.
 func (c *Cache) output(t *graph.Target, out string, store bool) (o cache.Output, note string, err error) {
 	p := c.abs(out)
 	fi, err := os.Lstat(p)
@@ -540,11 +548,16 @@ func (c *Cache) output(t *graph.Target, out string, store bool) (o cache.Output,
 	}
 	if store {
 		o.Digest, err = c.store.PutFile(p)
-		if errors.Is(err, cache.ErrChanged) {
+		switch {
+		case errors.Is(err, cache.ErrChanged):
 			note = fmt.Sprintf("%s changed while pex stored it", relTo(t.Label.Pkg, out))
 			store = false
-		} else if err != nil {
+		case err != nil:
 			return o, "", fmt.Errorf("storing output %s: %v", out, err)
+		default:
+			// It may now be the very inode of its blob: an edit in place
+			// is refused rather than reaching the store.
+			_ = os.Chmod(p, cache.ReadOnly(o.Mode))
 		}
 	}
 	if !store {

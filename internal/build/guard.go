@@ -51,7 +51,7 @@ func (b *builder) knownInputs(t *graph.Target) map[string]read {
 	}
 	known := make(map[string]read, len(e.Record.Discovered))
 	for _, it := range e.Record.Discovered {
-		if r, err := b.keys.file(it.Name); err == nil {
+		if r, err := b.keys.source(it.Name); err == nil {
 			known[it.Name] = r
 		}
 	}

@@ -26,6 +26,7 @@ import (
 	"errors"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -284,6 +285,12 @@ func Patch(ctx context.Context, stale *cache.StaleProof, payload string, opts Op
 	if opts.Proof == nil || opts.DryRun || opts.NoCache || len(stale.Rules()) == 0 {
 		return nil, false, nil
 	}
+	// A file that changes from here on may have been read before (see
+	// keys.consistent); what changed since the proof was checked and
+	// before, stillVouched sees.
+	clock, _ := cache.OpenFileClock(filepath.Join(cache.StateDir(opts.Root), "clock"))
+	since := clock.Now()
+	clock.Close()
 	lines := strings.Split(strings.TrimSuffix(payload, "\n"), "\n")
 	changed := make([]bool, stale.Len())
 	for _, i := range stale.Changed() {
@@ -388,6 +395,7 @@ func Patch(ctx context.Context, stale *cache.StaleProof, payload string, opts Op
 	defer c.Close()
 	opts.Graph, opts.Cache = g, c
 	b := &builder{opts: opts, cache: c, keys: newKeys(c, opts.Graph, opts.HostEnv)}
+	b.keys.since = since
 	// What the rules reached read: their files, as the proof vouches for
 	// them; and the dependencies the change does not reach, settled from
 	// their entries as a full build would.
@@ -415,6 +423,7 @@ func Patch(ctx context.Context, stale *cache.StaleProof, payload string, opts Op
 		return nil, false, err
 	}
 	defer b.removeScratch()
+	defer b.closeClock()
 	plan := &Plan{Rules: rules, providers: map[string][]*graph.Target{}}
 	for _, t := range rules {
 		for _, tok := range t.Provides {
@@ -467,22 +476,26 @@ func Patch(ctx context.Context, stale *cache.StaleProof, payload string, opts Op
 		opts.OnEvent(ev)
 	}
 	results := make(map[string]Event, len(rules))
-	rebuiltWarned, written := b.collect(r, sum, func(ev Event) { results[ev.Label] = ev })
+	rebuiltWarned := b.collect(r, sum, func(ev Event) { results[ev.Label] = ev })
 	warned = append(warned, rebuiltWarned...)
 	sum.Duration = time.Since(start)
 	b.saveStats(start, sum)
+	var write func() error
 	if sum.Counts["ok"]+sum.Counts["warn"] == len(lines) && b.vouchable() {
+		write = b.patchProof(stale, lines, reached, entries, results, dirs)
+	}
+	if write != nil {
+		// The stamp, like the proof, vouches for the rules not rebuilt.
 		c.state.Set(sec.stampID, cache.Entry{Key: sec.stampKey,
 			Record: cache.Record{Status: "ok", Findings: warned, Created: time.Now()}})
 		// The proof is written while the state is saved (and synced):
 		// neither needs the other.
-		write := b.patchProof(stale, lines, reached, entries, results, written, dirs)
 		saved := make(chan struct{})
 		go func() {
 			_ = c.state.Flush() // as with Close, what it cannot save is looked up in the store next time
 			close(saved)
 		}()
-		if write == nil || write() != nil {
+		if write() != nil {
 			os.Remove(opts.Proof.Path)
 		}
 		<-saved
@@ -548,14 +561,18 @@ func (b *builder) outputDirs(stale *cache.StaleProof, rules []*graph.Target) ([]
 // up to date: the rebuilt rules' lines and files, and the output
 // directories that still list the same names. It returns what writes it,
 // or nil when it cannot be patched: a rule's findings do not fit a line, a
-// file changed while being hashed, a depfile rule found other inputs than
+// file changed while being hashed, a file that was not among the changed
+// ones changed during the build, a depfile rule found other inputs than
 // the proof numbers, or an output directory lists other names.
 func (b *builder) patchProof(stale *cache.StaleProof, lines []string, reached []bool,
-	entries map[int]ruleEntry, results map[string]Event, written []string, dirs []outputDir) func() error {
+	entries map[int]ruleEntry, results map[string]Event, dirs []outputDir) func() error {
 	if b.shared.Load() {
 		return nil
 	}
-	fresh := b.freshOutputs(written)
+	changed := make([]bool, stale.Len())
+	for _, n := range stale.Changed() {
+		changed[n] = true
+	}
 	var payload strings.Builder
 	payload.Grow(len(lines) * 24)
 	for i, line := range lines {
@@ -582,8 +599,8 @@ func (b *builder) patchProof(stale *cache.StaleProof, lines []string, reached []
 		payload.WriteByte('\n')
 		for l := range listDeps {
 			for _, n := range e.lists[l] {
-				f, ok := b.proofFile(stale.Path(n), fresh)
-				if !ok {
+				f, ok := b.proofFile(stale.Path(n))
+				if !ok || l != listOuts && !changed[n] && !stillVouched(stale, n, f) {
 					return nil
 				}
 				stale.Set(n, f)
@@ -604,6 +621,20 @@ func (b *builder) patchProof(stale *cache.StaleProof, lines []string, reached []
 		stale.SetEvaluation(d.num, cache.ProofFile{Stat: st, Content: true, Verify: st.Recent(now), Digest: digest})
 	}
 	return func() error { return stale.Write(payload.String(), b.opts.HostEnv) }
+}
+
+// stillVouched reports whether file n, which was not among the changed
+// files when the build began, is still what the stale proof vouched for,
+// now that the build wrote f for it: the rules the change did not reach
+// read it too, and their keys hold what the proof vouched for. A file
+// saved during the build is not: the proof would vouch for the new
+// contents on their behalf.
+func stillVouched(stale *cache.StaleProof, n int, f cache.ProofFile) bool {
+	d, st, ok := stale.Vouched(n)
+	if ok {
+		return d == f.Digest
+	}
+	return st == f.Stat
 }
 
 // sameDiscovered reports whether a rebuilt depfile rule's discovered

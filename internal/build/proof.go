@@ -41,17 +41,17 @@ const (
 // or were restored), and removes any older one otherwise. It writes none
 // when a rule's findings cannot be replayed from one line, or a file
 // changed while being hashed.
-func (b *builder) saveProof(plan *Plan, sum *Summary, warned, written []string) {
+func (b *builder) saveProof(plan *Plan, sum *Summary, warned []string) {
 	p := b.opts.Proof
 	if p == nil {
 		return
 	}
-	if !b.writeProof(plan, sum, warned, written) {
+	if !b.writeProof(plan, sum, warned) {
 		os.Remove(p.Path)
 	}
 }
 
-func (b *builder) writeProof(plan *Plan, sum *Summary, warned, written []string) bool {
+func (b *builder) writeProof(plan *Plan, sum *Summary, warned []string) bool {
 	p, state := b.opts.Proof, b.cache.state
 	if !b.noopPossible(plan) || sum.Counts["ok"]+sum.Counts["warn"] != len(plan.Rules) || !b.vouchable() {
 		return false
@@ -89,7 +89,6 @@ func (b *builder) writeProof(plan *Plan, sum *Summary, warned, written []string)
 	// just written the ones their records hold (a change since shows
 	// when the check hashes them), others (a source saved moments ago)
 	// hashed now.
-	fresh := b.freshOutputs(written)
 	ruleFiles := b.files // a no-op build listed them already
 	if ruleFiles == nil {
 		ruleFiles = planFiles(plan, b.discovered(plan))
@@ -98,7 +97,7 @@ func (b *builder) writeProof(plan *Plan, sum *Summary, warned, written []string)
 	files := make([]cache.ProofFile, len(ruleFiles))
 	for i, path := range ruleFiles {
 		var ok bool
-		if files[i], ok = b.proofFile(path, fresh); !ok {
+		if files[i], ok = b.proofFile(path); !ok {
 			return false
 		}
 	}
@@ -115,36 +114,19 @@ func (b *builder) writeProof(plan *Plan, sum *Summary, warned, written []string)
 	return true
 }
 
-// freshOutputs returns the digests of the outputs the rules written wrote
-// or restored, as their records hold them.
-func (b *builder) freshOutputs(written []string) map[string]cache.Digest {
-	fresh := make(map[string]cache.Digest)
-	for _, id := range written {
-		if e, ok := b.cache.state.Outcome(id); ok {
-			for _, o := range e.Record.Outputs {
-				fresh[o.Path] = o.Digest
-			}
-		}
-	}
-	return fresh
-}
-
 // proofFile returns a rule file's proof entry: the stat its digest is
 // memoised under, when that digest is the one this build took of it (or
 // it took none: a file no change reached); otherwise the digest to
-// verify, with its current stat: the one this build took (its record's,
-// for an output just written or restored: fresh), so that a file changed
-// since shows when the check hashes it. False for a file this build did
+// verify, with its current stat: the one this build took (for an output,
+// its record's), so that a file changed since shows when the check hashes
+// it. False for a file this build did
 // not hash and the memo does not know, and for a symbolic link not
 // memoised (an output that is a link is checked by its target text, which
 // a stat does not show).
-func (b *builder) proofFile(path string, fresh map[string]cache.Digest) (cache.ProofFile, bool) {
+func (b *builder) proofFile(path string) (cache.ProofFile, bool) {
 	abs := b.cache.abs(path)
 	f := cache.ProofFile{Path: path, Content: true}
-	used, took := fresh[path]
-	if !took {
-		used, took = b.keys.used(path)
-	}
+	used, took := b.keys.used(path)
 	st, d, memoised := b.cache.memo.Stat(abs)
 	if memoised && (!took || d == used) {
 		f.Stat, f.Digest = st, d

@@ -74,6 +74,8 @@ type Table struct {
 	size   int            // bytes written to f
 	pipe   *os.File // the write end of the reaper's pipe
 	rcmd   *osexec.Cmd
+	// reaping is closed once the reaper is started (or failed to be).
+	reaping chan struct{}
 	closed bool
 	// unsupported: processes cannot be identified here; nothing is
 	// recorded.
@@ -230,7 +232,12 @@ func (t *Table) open() (bool, error) {
 		return false, fmt.Errorf("cannot record process groups: %v", err)
 	}
 	t.f, t.path, t.header, t.size = f, path, header, len(header)
-	t.startReaper()
+	// The first command need not wait for it.
+	t.reaping = make(chan struct{})
+	go func() {
+		defer close(t.reaping)
+		t.startReaper()
+	}()
 	return true, nil
 }
 
@@ -246,9 +253,12 @@ func (t *Table) startReaper() {
 		return
 	}
 	defer r.Close()
+	t.mu.Lock()
+	path := t.path
+	t.mu.Unlock()
 	cmd := &osexec.Cmd{
 		Path:        t.reaper,
-		Args:        []string{"pex", ReaperArg, t.path},
+		Args:        []string{"pex", ReaperArg, path},
 		Dir:         "/",
 		Stdin:       r,
 		SysProcAttr: &syscall.SysProcAttr{Setsid: true}, // no terminal's signals reach it
@@ -257,7 +267,9 @@ func (t *Table) startReaper() {
 		w.Close()
 		return
 	}
+	t.mu.Lock()
 	t.pipe, t.rcmd = w, cmd
+	t.mu.Unlock()
 }
 
 // Close kills any group still recorded as live (there should be none),
@@ -265,6 +277,12 @@ func (t *Table) startReaper() {
 func (t *Table) Close() {
 	if t == nil {
 		return
+	}
+	t.mu.Lock()
+	reaping := t.reaping
+	t.mu.Unlock()
+	if reaping != nil {
+		<-reaping
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
