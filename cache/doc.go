@@ -189,4 +189,16 @@
 // Lock takes flock(2) LOCK_EX on <root>/.pex/lock, which holds the
 // holder's pid for messages. The kernel releases it when the holder
 // exits, even by kill -9.
+//
+// # File clock
+//
+// <root>/.pex/clock is the marker a FileClock writes (one byte, twice)
+// and stats to read the time as the file system stamps files; its
+// contents mean nothing. The builder reads it when a build starts (a file
+// it hashed whose ctime is later changed during the build, and the build
+// leaves no proof or stamp) and when a rule with a depfile starts (an
+// input its depfile names for the first time must be older).
+//
+// The records of the process groups pex starts, .pex/procs/, belong to
+// internal/procs, which documents them.
 package cache

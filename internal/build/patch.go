@@ -26,7 +26,6 @@ import (
 	"errors"
 	"os"
 	"path"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -285,12 +284,6 @@ func Patch(ctx context.Context, stale *cache.StaleProof, payload string, opts Op
 	if opts.Proof == nil || opts.DryRun || opts.NoCache || len(stale.Rules()) == 0 {
 		return nil, false, nil
 	}
-	// A file that changes from here on may have been read before (see
-	// keys.consistent); what changed since the proof was checked and
-	// before, stillVouched sees.
-	clock, _ := cache.OpenFileClock(filepath.Join(cache.StateDir(opts.Root), "clock"))
-	since := clock.Now()
-	clock.Close()
 	lines := strings.Split(strings.TrimSuffix(payload, "\n"), "\n")
 	changed := make([]bool, stale.Len())
 	for _, i := range stale.Changed() {
@@ -395,7 +388,11 @@ func Patch(ctx context.Context, stale *cache.StaleProof, payload string, opts Op
 	defer c.Close()
 	opts.Graph, opts.Cache = g, c
 	b := &builder{opts: opts, cache: c, keys: newKeys(c, opts.Graph, opts.HostEnv)}
-	b.keys.since = since
+	defer b.closeClock()
+	// A file that changes from here on may have been read before (see
+	// keys.consistent); what changed since the proof was checked and
+	// before, stillVouched sees.
+	b.keys.since = b.clock().Now()
 	// What the rules reached read: their files, as the proof vouches for
 	// them; and the dependencies the change does not reach, settled from
 	// their entries as a full build would.
@@ -423,7 +420,6 @@ func Patch(ctx context.Context, stale *cache.StaleProof, payload string, opts Op
 		return nil, false, err
 	}
 	defer b.removeScratch()
-	defer b.closeClock()
 	plan := &Plan{Rules: rules, providers: map[string][]*graph.Target{}}
 	for _, t := range rules {
 		for _, tok := range t.Provides {

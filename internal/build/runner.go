@@ -50,9 +50,9 @@ type command struct {
 	id      int
 	t       *graph.Target
 	hostEnv func(string) (string, bool)
-	shared  map[string]any // inherited from dependencies
-	srcs    []string       // relative to the package, labels resolved
-	procs   *procs.Table   // records the command's process group
+	shared  map[string]any   // inherited from dependencies
+	srcs    []string         // relative to the package, labels resolved
+	procs   *procs.Table     // records the command's process group
 	clock   *cache.FileClock // if set, tells outcome.started
 }
 

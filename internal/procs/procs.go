@@ -72,11 +72,11 @@ type Table struct {
 	header string         // its first line
 	live   map[int]string // the live groups' lines, by group id
 	size   int            // bytes written to f
-	pipe   *os.File // the write end of the reaper's pipe
+	pipe   *os.File       // the write end of the reaper's pipe
 	rcmd   *osexec.Cmd
 	// reaping is closed once the reaper is started (or failed to be).
 	reaping chan struct{}
-	closed bool
+	closed  bool
 	// unsupported: processes cannot be identified here; nothing is
 	// recorded.
 	unsupported bool

@@ -80,7 +80,6 @@ func living(pgid int) []proc {
 	return ps
 }
 
-
 // startGroup starts sh with script in a group of its own, unrecorded.
 func startGroup(t *testing.T, script string) *osexec.Cmd {
 	t.Helper()
