@@ -158,6 +158,16 @@ func newRNG(t *testing.T) *rand.Rand {
 	return rand.New(rand.NewPCG(testSeed, 2))
 }
 
+// setup returns the test's random source, a new workspace and a store.
+func setup(t *testing.T) (*rand.Rand, *workspace, string) {
+	rng := newRNG(t)
+	w, err := newWorkspace(filepath.Join(t.TempDir(), "ws"), testSeed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rng, w, t.TempDir()
+}
+
 // TestRandomKills kills pex with SIGKILL at random moments of builds of a
 // workspace whose commands write their outputs in place, a third of the
 // time with its reaper, as a kill of a whole process tree would; after
@@ -219,12 +229,7 @@ func TestRandomKills(t *testing.T) {
 // TestConcurrentBuilds starts two, then three builds at once on one
 // workspace: each must succeed, and the outputs be right.
 func TestConcurrentBuilds(t *testing.T) {
-	rng := newRNG(t)
-	w, err := newWorkspace(filepath.Join(t.TempDir(), "ws"), testSeed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := t.TempDir()
+	rng, w, store := setup(t)
 	var c tally
 	for round := range *rounds {
 		if err := edit(w, rng, 1+rng.IntN(6)); err != nil {
@@ -256,12 +261,7 @@ func TestConcurrentBuilds(t *testing.T) {
 // complete build then leaves every output right: what was made from the
 // saved contents is never restored for others.
 func TestSavesDuringRuns(t *testing.T) {
-	rng := newRNG(t)
-	w, err := newWorkspace(filepath.Join(t.TempDir(), "ws"), testSeed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := t.TempDir()
+	rng, w, store := setup(t)
 	var c tally
 	complete(t, w, store, &c, "first build")
 	kinds := []string{".txt", "tool.sh", "h.txt"}
