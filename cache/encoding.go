@@ -1,6 +1,7 @@
-// The binary encoding shared by records and the state file: uvarints,
-// zig-zag varints, length-prefixed strings and raw 32-byte digests, read
-// back by a decoder that checks every length and never panics.
+// The binary encoding of everything pex writes: uvarints, zig-zag varints,
+// length-prefixed strings and raw 32-byte digests, read back by a decoder
+// that checks every length and never panics, and the CRC-32C that guards
+// each record, frame and section.
 
 package cache
 
@@ -18,77 +19,109 @@ var ErrCorrupt = errors.New("corrupt cache data")
 // castagnoli is the CRC-32C table; the CPU computes CRC-32C in hardware.
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-func checksum(b []byte) uint32 {
+// Checksum returns the CRC-32C (Castagnoli) of b.
+func Checksum(b []byte) uint32 {
 	return crc32.Checksum(b, castagnoli)
 }
 
-// encoder appends values to a byte slice.
-type encoder struct {
-	b []byte
+// Encoder appends values to B.
+type Encoder struct {
+	B []byte
 }
 
-func (e *encoder) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
-func (e *encoder) varint(v int64)   { e.b = binary.AppendVarint(e.b, v) }
-func (e *encoder) digest(d Digest)  { e.b = append(e.b, d[:]...) }
+// Uvarint appends v as a uvarint.
+func (e *Encoder) Uvarint(v uint64) { e.B = binary.AppendUvarint(e.B, v) }
 
-func (e *encoder) str(s string) {
-	e.uvarint(uint64(len(s)))
-	e.b = append(e.b, s...)
+// Varint appends v as a zig-zag varint.
+func (e *Encoder) Varint(v int64) { e.B = binary.AppendVarint(e.B, v) }
+
+// Digest appends the 32 bytes of d.
+func (e *Encoder) Digest(d Digest) { e.B = append(e.B, d[:]...) }
+
+// Str appends s, length-prefixed.
+func (e *Encoder) Str(s string) {
+	e.Uvarint(uint64(len(s)))
+	e.B = append(e.B, s...)
 }
 
-func (e *encoder) strs(ss []string) {
-	e.uvarint(uint64(len(ss)))
+// Blob appends b, length-prefixed.
+func (e *Encoder) Blob(b []byte) {
+	e.Uvarint(uint64(len(b)))
+	e.B = append(e.B, b...)
+}
+
+// Strs appends a count, then each string.
+func (e *Encoder) Strs(ss []string) {
+	e.Uvarint(uint64(len(ss)))
 	for _, s := range ss {
-		e.str(s)
+		e.Str(s)
 	}
 }
 
-func (e *encoder) items(items []Item) {
-	e.uvarint(uint64(len(items)))
+// Items appends a count, then each item's name and digest.
+func (e *Encoder) Items(items []Item) {
+	e.Uvarint(uint64(len(items)))
 	for _, it := range items {
-		e.str(it.Name)
-		e.digest(it.Digest)
+		e.Str(it.Name)
+		e.Digest(it.Digest)
 	}
 }
 
-// decoder reads what encoder wrote. The first error sticks: later reads
-// return zero values, and err reports it.
-type decoder struct {
+// Decoder reads what Encoder wrote. The first error sticks: later reads
+// return zero values, and Err reports it.
+type Decoder struct {
 	b   []byte
+	all string // when set, the whole input as a string, which Str slices
 	err error
 }
 
-func (d *decoder) fail() {
+// NewDecoder returns a Decoder reading b.
+func NewDecoder(b []byte) *Decoder { return &Decoder{b: b} }
+
+// NewStringDecoder returns a Decoder reading s whose strings are slices of
+// s: decoding a record of many short strings makes one copy, not many.
+func NewStringDecoder(s string) *Decoder { return &Decoder{b: []byte(s), all: s} }
+
+// Err returns the first error, which wraps ErrCorrupt.
+func (d *Decoder) Err() error { return d.err }
+
+// Len returns how many bytes are left.
+func (d *Decoder) Len() int { return len(d.b) }
+
+// Fail makes the decoder fail: the data is not what it should be.
+func (d *Decoder) Fail() {
 	if d.err == nil {
 		d.err = ErrCorrupt
 	}
 	d.b = nil
 }
 
-func (d *decoder) uvarint() uint64 {
+// Uvarint reads a uvarint.
+func (d *Decoder) Uvarint() uint64 {
 	v, n := binary.Uvarint(d.b)
 	if n <= 0 {
-		d.fail()
+		d.Fail()
 		return 0
 	}
 	d.b = d.b[n:]
 	return v
 }
 
-func (d *decoder) varint() int64 {
+// Varint reads a zig-zag varint.
+func (d *Decoder) Varint() int64 {
 	v, n := binary.Varint(d.b)
 	if n <= 0 {
-		d.fail()
+		d.Fail()
 		return 0
 	}
 	d.b = d.b[n:]
 	return v
 }
 
-// bytes returns the next n bytes, aliasing the input.
-func (d *decoder) bytes(n uint64) []byte {
+// Raw returns the next n bytes, aliasing the input.
+func (d *Decoder) Raw(n uint64) []byte {
 	if n > uint64(len(d.b)) {
-		d.fail()
+		d.Fail()
 		return nil
 	}
 	b := d.b[:n:n]
@@ -96,55 +129,70 @@ func (d *decoder) bytes(n uint64) []byte {
 	return b
 }
 
-func (d *decoder) str() string {
-	return string(d.bytes(d.uvarint()))
+// Blob reads a length-prefixed byte string, aliasing the input.
+func (d *Decoder) Blob() []byte { return d.Raw(d.Uvarint()) }
+
+// Str reads a length-prefixed string.
+func (d *Decoder) Str() string {
+	if d.all == "" {
+		return string(d.Blob())
+	}
+	n := len(d.Blob())
+	if d.err != nil {
+		return ""
+	}
+	end := len(d.all) - len(d.b)
+	return d.all[end-n : end]
 }
 
-func (d *decoder) digest() Digest {
+// Digest reads 32 raw bytes.
+func (d *Decoder) Digest() Digest {
 	var dg Digest
-	copy(dg[:], d.bytes(uint64(len(dg))))
+	copy(dg[:], d.Raw(uint64(len(dg))))
 	return dg
 }
 
-// count reads a element count, rejecting counts that the remaining input
+// Count reads an element count, rejecting counts that the remaining input
 // cannot hold at minSize bytes per element, so that corrupt input cannot
 // make the decoder allocate without bound.
-func (d *decoder) count(minSize int) int {
-	n := d.uvarint()
-	if n > uint64(len(d.b)/minSize) || n > math.MaxInt32 {
-		d.fail()
+func (d *Decoder) Count(minSize int) int {
+	n := d.Uvarint()
+	if n > uint64(len(d.b)/max(minSize, 1)) || n > math.MaxInt32 {
+		d.Fail()
 		return 0
 	}
 	return int(n)
 }
 
-func (d *decoder) strs() []string {
-	n := d.count(1)
+// Strs reads what Encoder.Strs wrote.
+func (d *Decoder) Strs() []string {
+	n := d.Count(1)
 	if n == 0 {
 		return nil
 	}
 	ss := make([]string, n)
 	for i := range ss {
-		ss[i] = d.str()
+		ss[i] = d.Str()
 	}
 	return ss
 }
 
-func (d *decoder) items() []Item {
-	n := d.count(1 + len(Digest{}))
+// Items reads what Encoder.Items wrote.
+func (d *Decoder) Items() []Item {
+	n := d.Count(1 + len(Digest{}))
 	if n == 0 {
 		return nil
 	}
 	items := make([]Item, n)
 	for i := range items {
-		items[i].Name = d.str()
-		items[i].Digest = d.digest()
+		items[i].Name = d.Str()
+		items[i].Digest = d.Digest()
 	}
 	return items
 }
 
-// done reports the sticky error, or ErrCorrupt if input is left over.
-func (d *decoder) done() error {
+// Done returns the sticky error, or ErrCorrupt if input is left over.
+func (d *Decoder) Done() error {
 	if d.err == nil && len(d.b) != 0 {
 		d.err = ErrCorrupt
 	}

@@ -19,11 +19,8 @@ import (
 // lock and the caller chose not to wait.
 var ErrLocked = errors.New("workspace is locked")
 
-// lockFileName is the lock file in the state directory.
-const lockFileName = "lock"
-
-// Lock takes the exclusive lock of the state directory dir (normally
-// StateDir(root)), creating it if needed, with flock(2) on dir/lock. The
+// Lock takes the exclusive lock of a workspace with flock(2) on the file
+// at path (its .pex/lock), creating it and its directory if needed. The
 // kernel releases the lock when the process exits, however it exits. If
 // another process holds it, Lock either fails with an error wrapping
 // ErrLocked that names that process, or, when wait is true, calls onWait
@@ -32,11 +29,10 @@ const lockFileName = "lock"
 //
 // The lock belongs to the open file, not the process: two Lock calls in
 // one process exclude each other too.
-func Lock(dir string, wait bool, onWait func()) (unlock func(), err error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+func Lock(path string, wait bool, onWait func()) (unlock func(), err error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("lock workspace: %w", err)
 	}
-	path := filepath.Join(dir, lockFileName)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("lock workspace: %w", err)

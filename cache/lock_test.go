@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -15,12 +16,12 @@ import (
 )
 
 func TestLockNoWait(t *testing.T) {
-	dir := StateDir(t.TempDir())
-	unlock, err := Lock(dir, false, nil)
+	dir := filepath.Join(t.TempDir(), ".pex")
+	unlock, err := Lock(filepath.Join(dir, "lock"), false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = Lock(dir, false, nil)
+	_, err = Lock(filepath.Join(dir, "lock"), false, nil)
 	if !errors.Is(err, ErrLocked) {
 		t.Fatalf("second Lock: %v, want ErrLocked", err)
 	}
@@ -29,7 +30,7 @@ func TestLockNoWait(t *testing.T) {
 	}
 	unlock()
 	unlock() // a second call does nothing
-	unlock2, err := Lock(dir, false, nil)
+	unlock2, err := Lock(filepath.Join(dir, "lock"), false, nil)
 	if err != nil {
 		t.Fatalf("Lock after unlock: %v", err)
 	}
@@ -37,15 +38,15 @@ func TestLockNoWait(t *testing.T) {
 }
 
 func TestLockWait(t *testing.T) {
-	dir := StateDir(t.TempDir())
-	unlock, err := Lock(dir, false, nil)
+	dir := filepath.Join(t.TempDir(), ".pex")
+	unlock, err := Lock(filepath.Join(dir, "lock"), false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var waits atomic.Int32
 	done := make(chan error)
 	go func() {
-		unlock2, err := Lock(dir, true, func() { waits.Add(1) })
+		unlock2, err := Lock(filepath.Join(dir, "lock"), true, func() { waits.Add(1) })
 		if err == nil {
 			unlock2()
 		}
@@ -69,7 +70,7 @@ func TestLockWait(t *testing.T) {
 // would, and checks that it is released when the child dies.
 func TestLockOtherProcess(t *testing.T) {
 	if dir := os.Getenv("PEX_TEST_LOCK_HOLDER"); dir != "" {
-		if _, err := Lock(dir, false, nil); err != nil {
+		if _, err := Lock(filepath.Join(dir, "lock"), false, nil); err != nil {
 			fmt.Println(err)
 			os.Exit(1)
 		}
@@ -77,7 +78,7 @@ func TestLockOtherProcess(t *testing.T) {
 		time.Sleep(time.Minute)
 		os.Exit(0)
 	}
-	dir := StateDir(t.TempDir())
+	dir := filepath.Join(t.TempDir(), ".pex")
 	cmd := exec.Command(os.Args[0], "-test.run=^TestLockOtherProcess$")
 	cmd.Env = append(os.Environ(), "PEX_TEST_LOCK_HOLDER="+dir)
 	out, err := cmd.StdoutPipe()
@@ -91,7 +92,7 @@ func TestLockOtherProcess(t *testing.T) {
 	if line, _ := bufio.NewReader(out).ReadString('\n'); line != "locked\n" {
 		t.Fatalf("child: %q", line)
 	}
-	_, err = Lock(dir, false, nil)
+	_, err = Lock(filepath.Join(dir, "lock"), false, nil)
 	if want := fmt.Sprintf("(pid %d)", cmd.Process.Pid); !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), want) {
 		t.Fatalf("Lock while a child holds it: %v, want ErrLocked naming %s", err, want)
 	}
@@ -100,7 +101,7 @@ func TestLockOtherProcess(t *testing.T) {
 		<-waited
 		cmd.Process.Kill() // kill -9: the kernel releases the lock
 	}()
-	unlock, err := Lock(dir, true, func() { waited <- true })
+	unlock, err := Lock(filepath.Join(dir, "lock"), true, func() { waited <- true })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,8 +4,8 @@ package cache
 
 import "os"
 
-// mapFile reads the file at path, and returns its FileInfo.
-func mapFile(path string) (data []byte, fi os.FileInfo, release func(), err error) {
+// MapFile reads the file at path, and returns its FileInfo.
+func MapFile(path string) (data []byte, fi os.FileInfo, release func(), err error) {
 	if fi, err = os.Stat(path); err != nil {
 		return nil, nil, nil, err
 	}

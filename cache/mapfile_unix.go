@@ -8,12 +8,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// mapFile maps the file at path into memory, read-only, and returns its
+// MapFile maps the file at path into memory, read-only, and returns its
 // FileInfo: reading a large file into fresh heap pages would fault each
 // of them in, which costs more than the rest of a small build's work on
 // a virtual machine. release unmaps it; nothing read from it may be used
 // after.
-func mapFile(path string) (data []byte, fi os.FileInfo, release func(), err error) {
+func MapFile(path string) (data []byte, fi os.FileInfo, release func(), err error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, nil, err

@@ -5,6 +5,7 @@ package cache
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"sync"
 	"time"
@@ -19,16 +20,8 @@ import (
 // HFS+) and 2 s (FAT) timestamps and small clock skew on network mounts.
 const RacyMargin = 2 * time.Second
 
-// fileStat is the tuple whose equality means "unchanged".
-type fileStat struct {
-	size  int64
-	mtime int64 // nanoseconds since the Unix epoch
-	inode uint64
-	ctime int64 // nanoseconds since the Unix epoch; 0 where unknown
-}
-
 type memoEntry struct {
-	stat   fileStat
+	stat   Stat
 	digest Digest
 }
 
@@ -38,17 +31,17 @@ type memoEntry struct {
 type Memo struct {
 	mu      sync.RWMutex
 	entries map[string]memoEntry
-	dirty   map[string]bool // paths set or removed since the state file saw them
+	dirty   map[string]bool // paths set or removed since seeded
 	now     func() time.Time
 }
 
-// NewMemo returns an empty Memo.
-func NewMemo() *Memo {
-	return &Memo{
-		entries: make(map[string]memoEntry),
-		dirty:   make(map[string]bool),
-		now:     time.Now,
-	}
+// NewMemo returns an empty Memo whose clock is time.Now.
+func NewMemo() *Memo { return NewMemoAt(time.Now) }
+
+// NewMemoAt returns an empty Memo reading the time from now: a test moves
+// it ahead so that files just written count as old enough to memoise.
+func NewMemoAt(now func() time.Time) *Memo {
+	return &Memo{entries: make(map[string]memoEntry), dirty: make(map[string]bool), now: now}
 }
 
 // Len returns the number of memoised digests.
@@ -58,76 +51,54 @@ func (m *Memo) Len() int {
 	return len(m.entries)
 }
 
-// Digest returns the digest of the regular file at path (following
-// symbolic links). When the file's size, mtime, inode and ctime equal the
-// memoised ones it returns the memoised digest without reading the file;
-// otherwise it hashes the file and memoises the result unless the file is
-// too recent to trust (see RacyMargin) or changed while being hashed.
-func (m *Memo) Digest(path string) (Digest, error) {
-	st, regular, err := statPath(path)
-	if err != nil {
-		m.forget(path)
-		return Digest{}, err
-	}
-	if !regular {
-		m.forget(path)
-		return Digest{}, fmt.Errorf("%s: not a regular file", path)
-	}
-	if d, ok := m.lookup(path, st); ok {
-		return d, nil
-	}
-	return m.hash(path)
+// Seed memoises what is known from before (the build database): the file
+// at path with stat st holds d. Seeded entries are not Changes.
+func (m *Memo) Seed(path string, st Stat, d Digest) {
+	m.mu.Lock()
+	m.entries[path] = memoEntry{st, d}
+	m.mu.Unlock()
 }
 
-// DigestStat is Digest that also returns the stat the digest belongs to,
-// whether or not it could be memoised. It fails for a file that changed
-// while being hashed.
-func (m *Memo) DigestStat(path string) (Digest, FileStat, error) {
-	st, regular, err := statPath(path)
-	if err != nil {
-		return Digest{}, FileStat{}, err
-	}
-	if !regular {
-		return Digest{}, FileStat{}, fmt.Errorf("%s: not a regular file", path)
-	}
-	if d, ok := m.lookup(path, st); ok {
-		return d, FileStat{st: st, present: true}, nil
-	}
-	d, err := m.hash(path)
-	if err != nil {
-		return Digest{}, FileStat{}, err
-	}
-	if after, _, err := statPath(path); err != nil || after != st {
-		return Digest{}, FileStat{}, fmt.Errorf("%s changed while being hashed", path)
-	}
-	return d, FileStat{st: st, present: true}, nil
+// Digest returns the digest of the regular file at path (following
+// symbolic links). When the file's stat equals the memoised one it
+// returns the memoised digest without reading the file; otherwise it
+// hashes the file and memoises the result unless the file is too recent
+// to trust (see RacyMargin) or changed while being hashed.
+func (m *Memo) Digest(path string) (Digest, error) {
+	d, _, err := m.DigestSeen(path)
+	return d, err
 }
 
 // Seen is what a digest was computed from: the stat of the file hashed,
 // and whether that stat could have been kept by a later change (the file
 // was too recent when it was hashed, see RacyMargin). Since uses it to
 // tell, after a command ran, whether the file it read is still the one
-// hashed for its key.
+// hashed for its key; the build database keeps it.
 type Seen struct {
-	st   fileStat
+	st   Stat
 	racy bool
 }
 
+// Stat returns the stat the digest was computed from.
+func (s Seen) Stat() Stat { return s.st }
+
+// Racy reports whether that stat cannot vouch for the contents.
+func (s Seen) Racy() bool { return s.racy }
+
 // DigestSeen is Digest that also says what the digest was computed from.
 func (m *Memo) DigestSeen(path string) (Digest, Seen, error) {
-	st, regular, err := statPath(path)
-	if err != nil {
+	st := StatPath(path)
+	if st.Kind != File {
 		m.forget(path)
-		return Digest{}, Seen{}, err
-	}
-	if !regular {
-		m.forget(path)
+		if !st.Exists() {
+			return Digest{}, Seen{}, &fs.PathError{Op: "stat", Path: path, Err: fs.ErrNotExist}
+		}
 		return Digest{}, Seen{}, fmt.Errorf("%s: not a regular file", path)
 	}
 	if d, ok := m.lookup(path, st); ok {
 		return d, Seen{st: st}, nil
 	}
-	d, memoised, err := m.hashStat(path, st)
+	d, memoised, err := m.hash(path, st)
 	return d, Seen{st: st, racy: !memoised}, err
 }
 
@@ -137,11 +108,11 @@ func (m *Memo) DigestSeen(path string) (Digest, Seen, error) {
 // the file is hashed. Only contents count: a file written again with the
 // same bytes (a formatter that found nothing to change) is the same.
 func (m *Memo) Since(path string, d Digest, seen Seen) string {
-	st, regular, err := statPath(path)
+	st := StatPath(path)
 	switch {
-	case err != nil:
+	case !st.Exists():
 		return "removed"
-	case !regular:
+	case st.Kind != File:
 		return "changed"
 	case st == seen.st && !seen.racy:
 		return ""
@@ -156,18 +127,7 @@ func (m *Memo) Since(path string, d Digest, seen Seen) string {
 	return ""
 }
 
-// Unchanged reports whether path still has the stat of its memoised
-// digest: a stat, no hashing. False when nothing is memoised for it.
-func (m *Memo) Unchanged(path string) bool {
-	st, regular, err := statPath(path)
-	if err != nil || !regular {
-		return false
-	}
-	_, ok := m.lookup(path, st)
-	return ok
-}
-
-func (m *Memo) lookup(path string, st fileStat) (Digest, bool) {
+func (m *Memo) lookup(path string, st Stat) (Digest, bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	e, ok := m.entries[path]
@@ -175,16 +135,9 @@ func (m *Memo) lookup(path string, st fileStat) (Digest, bool) {
 }
 
 // hash hashes the file between two fstats of the open file, and memoises
-// the digest only if they agree and the file is not racy.
-func (m *Memo) hash(path string) (Digest, error) {
-	d, _, err := m.hashStat(path, fileStat{})
-	return d, err
-}
-
-// hashStat is hash that also reports whether the digest was memoised,
-// which it is only if the open file's stat is want (when want is not the
-// zero stat) as well as unchanged while hashing and not racy.
-func (m *Memo) hashStat(path string, want fileStat) (Digest, bool, error) {
+// the digest only if they agree, agree with want (the stat the caller
+// took), and the file is not racy. It reports whether it memoised.
+func (m *Memo) hash(path string, want Stat) (Digest, bool, error) {
 	start := m.now()
 	f, err := os.Open(path)
 	if err != nil {
@@ -192,7 +145,7 @@ func (m *Memo) hashStat(path string, want fileStat) (Digest, bool, error) {
 		return Digest{}, false, err
 	}
 	defer f.Close()
-	before, err := f.Stat()
+	before, err := fstat(f)
 	if err != nil {
 		return Digest{}, false, err
 	}
@@ -200,24 +153,16 @@ func (m *Memo) hashStat(path string, want fileStat) (Digest, bool, error) {
 	if err != nil {
 		return Digest{}, false, err
 	}
-	after, err := f.Stat()
+	after, err := fstat(f)
 	if err != nil {
 		return Digest{}, false, err
 	}
-	st := statOf(before)
-	if st == statOf(after) && !racy(st, start) && (want == fileStat{} || want == st) {
-		m.set(path, memoEntry{st, d})
+	if before == after && before == want && !before.Recent(start) {
+		m.set(path, memoEntry{before, d})
 		return d, true, nil
 	}
 	m.forget(path)
 	return d, false, nil
-}
-
-// racy reports whether a file with stat st, hashed at start, changed too
-// recently for its digest to be memoised.
-func racy(st fileStat, start time.Time) bool {
-	limit := start.Add(-RacyMargin).UnixNano()
-	return st.mtime >= limit || st.ctime >= limit
 }
 
 func (m *Memo) set(path string, e memoEntry) {
@@ -241,44 +186,26 @@ func (m *Memo) forget(path string) {
 	}
 }
 
-// load adds an entry read from the state file, which already has it.
-func (m *Memo) load(path string, e memoEntry) {
-	m.entries[path] = e
-}
-
-// unload removes an entry, as a tombstone in the state file says.
-func (m *Memo) unload(path string) {
-	delete(m.entries, path)
-}
-
-// takeDirty returns the entries set and the paths removed since the last
-// call, and forgets that they changed.
-func (m *Memo) takeDirty() (set map[string]memoEntry, removed []string) {
+// Changes calls fn for each path memoised (ok) or forgotten (not ok)
+// since it was seeded or last asked, with its stat and digest, and
+// forgets that they changed.
+func (m *Memo) Changes(fn func(path string, st Stat, d Digest, ok bool)) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	set = make(map[string]memoEntry)
+	type change struct {
+		path string
+		e    memoEntry
+		ok   bool
+	}
+	changes := make([]change, 0, len(m.dirty))
 	for path := range m.dirty {
-		if e, ok := m.entries[path]; ok {
-			set[path] = e
-		} else {
-			removed = append(removed, path)
-		}
+		e, ok := m.entries[path]
+		changes = append(changes, change{path, e, ok})
 	}
 	clear(m.dirty)
-	return set, removed
-}
-
-// snapshot returns a copy of every entry and forgets what changed: the
-// caller is about to write all of it.
-func (m *Memo) snapshot() map[string]memoEntry {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	clear(m.dirty)
-	out := make(map[string]memoEntry, len(m.entries))
-	for k, v := range m.entries {
-		out[k] = v
+	m.mu.Unlock()
+	for _, c := range changes {
+		fn(c.path, c.e.stat, c.e.digest, c.ok)
 	}
-	return out
 }
 
 // ChangedSince reports whether the file at path (followed if a link) was
@@ -288,8 +215,8 @@ func (m *Memo) snapshot() map[string]memoEntry {
 // names for the first time) is known not to have changed while the
 // command ran.
 func ChangedSince(path string, t int64) bool {
-	st, _, err := statPath(path)
-	return err != nil || st.ctime >= t || st.mtime >= t
+	st := StatPath(path)
+	return !st.Exists() || st.Ctime >= t || st.Mtime >= t
 }
 
 // A FileClock tells the time as the file system stamps files: by writing
@@ -334,21 +261,20 @@ func (c *FileClock) Now() int64 {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var st fileStat
+	var st Stat
 	for range 2 {
 		if _, err := c.f.WriteAt([]byte{0}, 0); err != nil {
 			return time.Now().Add(-clockFallback).UnixNano()
 		}
-		fi, err := c.f.Stat()
-		if err != nil {
+		var err error
+		if st, err = fstat(c.f); err != nil {
 			return time.Now().Add(-clockFallback).UnixNano()
 		}
-		st = statOf(fi)
 	}
-	if st.ctime != 0 {
-		return st.ctime
+	if st.Ctime != 0 {
+		return st.Ctime
 	}
-	return st.mtime
+	return st.Mtime
 }
 
 // Close closes the marker file, leaving it for the next FileClock.

@@ -129,7 +129,7 @@ func TestMemoConcurrent(t *testing.T) {
 					t.Errorf("Digest(%s) = %v, %v", p, d, err)
 				}
 				if i%50 == 0 {
-					m.takeDirty()
+					m.Changes(func(string, Stat, Digest, bool) {})
 				}
 			}
 		}()
@@ -244,7 +244,7 @@ func TestFileClockOrdersChanges(t *testing.T) {
 	early := 0
 	for i := range 200 {
 		writeFile(t, before, []byte{byte(i)})
-		_, _, _ = statPath(before) // a stat asks for a precise stamp next, where there are such
+		_ = StatPath(before) // a stat asks for a precise stamp next, where there are such
 		start := clock.Now()
 		writeFile(t, after, []byte{byte(i)})
 		if !ChangedSince(after, start) {

@@ -56,12 +56,12 @@ const recordMagic = "pexr"
 // the package documentation), then the CRC-32C of all preceding bytes,
 // little-endian.
 func (r *Record) MarshalBinary() ([]byte, error) {
-	e := encoder{b: make([]byte, 0, 256)}
-	e.b = append(e.b, recordMagic...)
-	e.uvarint(FormatVersion)
+	e := Encoder{B: make([]byte, 0, 256)}
+	e.B = append(e.B, recordMagic...)
+	e.Uvarint(FormatVersion)
 	r.encodeBody(&e)
-	e.b = binary.LittleEndian.AppendUint32(e.b, checksum(e.b))
-	return e.b, nil
+	e.B = binary.LittleEndian.AppendUint32(e.B, Checksum(e.B))
+	return e.B, nil
 }
 
 // UnmarshalBinary decodes what MarshalBinary wrote. Data that is truncated,
@@ -73,98 +73,98 @@ func (r *Record) UnmarshalBinary(data []byte) error {
 		return fmt.Errorf("record: %w", ErrCorrupt)
 	}
 	body, sum := data[:len(data)-4], binary.LittleEndian.Uint32(data[len(data)-4:])
-	if checksum(body) != sum {
+	if Checksum(body) != sum {
 		return fmt.Errorf("record: checksum mismatch: %w", ErrCorrupt)
 	}
-	d := decoder{b: body[len(recordMagic):]}
-	if v := d.uvarint(); v != FormatVersion {
+	d := Decoder{b: body[len(recordMagic):]}
+	if v := d.Uvarint(); v != FormatVersion {
 		return fmt.Errorf("record: format version %d, want %d: %w", v, FormatVersion, ErrCorrupt)
 	}
 	var dec Record
 	dec.decodeBody(&d)
-	if err := d.done(); err != nil {
+	if err := d.Done(); err != nil {
 		return fmt.Errorf("record: %w", err)
 	}
 	*r = dec
 	return nil
 }
 
-func (r *Record) encodeBody(e *encoder) {
+func (r *Record) encodeBody(e *Encoder) {
 	var created int64 // zero time encodes as 0
 	if !r.Created.IsZero() {
 		created = r.Created.UnixNano()
 	}
-	e.varint(created)
-	e.str(r.Status)
-	e.uvarint(uint64(len(r.Outputs)))
+	e.Varint(created)
+	e.Str(r.Status)
+	e.Uvarint(uint64(len(r.Outputs)))
 	for _, o := range r.Outputs {
-		e.str(o.Path)
-		e.digest(o.Digest)
-		e.uvarint(uint64(o.Mode))
+		e.Str(o.Path)
+		e.Digest(o.Digest)
+		e.Uvarint(uint64(o.Mode))
 		if o.IsLink() {
-			e.str(o.Link)
+			e.Str(o.Link)
 		}
 	}
-	e.strs(r.Findings)
-	e.uvarint(uint64(len(r.Shared)))
+	e.Strs(r.Findings)
+	e.Uvarint(uint64(len(r.Shared)))
 	for _, p := range r.Shared {
-		e.str(p.Key)
-		e.str(p.Value)
+		e.Str(p.Key)
+		e.Str(p.Value)
 	}
-	e.items(r.Discovered)
+	e.Items(r.Discovered)
 	encodeParts(e, &r.Parts)
 }
 
-func (r *Record) decodeBody(d *decoder) {
+func (r *Record) decodeBody(d *Decoder) {
 	r.decodeOutcome(d)
 	decodeParts(d, &r.Parts)
 }
 
 // decodeOutcome decodes the body up to, not including, the Parts: what a
 // hit needs to replay, without what only explaining needs.
-func (r *Record) decodeOutcome(d *decoder) {
-	if ns := d.varint(); ns != 0 {
+func (r *Record) decodeOutcome(d *Decoder) {
+	if ns := d.Varint(); ns != 0 {
 		r.Created = time.Unix(0, ns)
 	}
-	r.Status = d.str()
-	if n := d.count(1 + len(Digest{}) + 1); n > 0 {
+	r.Status = d.Str()
+	if n := d.Count(1 + len(Digest{}) + 1); n > 0 {
 		r.Outputs = make([]Output, n)
 		for i := range r.Outputs {
-			o := Output{Path: d.str(), Digest: d.digest(), Mode: fs.FileMode(d.uvarint())}
+			o := Output{Path: d.Str(), Digest: d.Digest(), Mode: fs.FileMode(d.Uvarint())}
 			if o.IsLink() {
-				o.Link = d.str()
+				o.Link = d.Str()
 			}
 			r.Outputs[i] = o
 		}
 	}
-	r.Findings = d.strs()
-	if n := d.count(2); n > 0 {
+	r.Findings = d.Strs()
+	if n := d.Count(2); n > 0 {
 		r.Shared = make([]Pair, n)
 		for i := range r.Shared {
-			r.Shared[i] = Pair{Key: d.str(), Value: d.str()}
+			r.Shared[i] = Pair{Key: d.Str(), Value: d.Str()}
 		}
 	}
-	r.Discovered = d.items()
+	r.Discovered = d.Items()
 }
 
-func encodeParts(e *encoder, p *Parts) {
-	e.digest(p.Command)
-	e.items(p.Env)
-	e.items(p.Inputs)
-	e.items(p.Tools)
-	e.items(p.Deps)
-	e.items(p.Shared)
-	e.strs(p.Outputs)
+func encodeParts(e *Encoder, p *Parts) {
+	e.Digest(p.Command)
+	e.Items(p.Env)
+	e.Items(p.Inputs)
+	e.Items(p.Tools)
+	e.Items(p.Deps)
+	e.Items(p.Shared)
+	e.Strs(p.Outputs)
 }
 
-func decodeParts(d *decoder, p *Parts) {
-	p.Command = d.digest()
-	p.Env = d.items()
-	p.Inputs = d.items()
-	p.Tools = d.items()
-	p.Deps = d.items()
-	p.Shared = d.items()
-	p.Outputs = d.strs()
+func decodeParts(d *Decoder, p *Parts) {
+	p.Command = d.Digest()
+	p.Env = d.Items()
+	p.Inputs = d.Items()
+	p.Tools = d.Items()
+	p.Deps = d.Items()
+	p.Shared = d.Items()
+	p.Outputs = d.Strs()
 }
 
 // StaleInputs returns the discovered inputs of r whose current digest,

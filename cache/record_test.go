@@ -102,7 +102,7 @@ func FuzzUnmarshalRecord(f *testing.F) {
 		var r Record
 		if r.UnmarshalBinary(data) != nil {
 			// Also try the body decoder alone, which sees no checksum.
-			d := decoder{b: data}
+			d := Decoder{b: data}
 			var r2 Record
 			r2.decodeBody(&d)
 			return

@@ -95,18 +95,18 @@ func (s *Store) PutFile(path string) (Digest, error) {
 		return Digest{}, err
 	}
 	defer f.Close()
-	before, err := f.Stat()
+	before, err := fstat(f)
 	if err != nil {
 		return Digest{}, err
 	}
-	if !before.Mode().IsRegular() {
+	if before.Kind != File {
 		return Digest{}, fmt.Errorf("%s: not a regular file", path)
 	}
 	d, _, err := hashReader(f)
 	if err != nil {
 		return Digest{}, err
 	}
-	if after, err := f.Stat(); err != nil || statOf(after) != statOf(before) {
+	if after, err := fstat(f); err != nil || after != before {
 		return Digest{}, fmt.Errorf("%s: %w", path, ErrChanged)
 	}
 	blob := s.blobPath(d)
@@ -185,22 +185,13 @@ func (s *Store) put(r io.Reader, want Digest) error {
 // pattern as os.CreateTemp does, with permissions perm. It returns the
 // file's name and the digest of what it copied, or an error and no file.
 func copyToTemp(dir, pattern string, r io.Reader, perm fs.FileMode) (string, Digest, error) {
-	tmp, err := os.CreateTemp(dir, pattern)
-	if err != nil {
-		return "", Digest{}, err
-	}
-	d, _, err := copyHashing(tmp, r)
-	if err == nil {
-		err = tmp.Chmod(perm)
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return "", Digest{}, err
-	}
-	return tmp.Name(), d, nil
+	var d Digest
+	tmp, err := writeTemp(dir, pattern, perm, false, func(f *os.File) error {
+		var err error
+		d, _, err = copyHashing(f, r)
+		return err
+	})
+	return tmp, d, err
 }
 
 // Open opens the blob with digest d for reading, refreshing its place in

@@ -37,10 +37,6 @@ type Options struct {
 	// the call. Calls are serialised. Nil writes "file:line:col: msg" lines
 	// to standard error.
 	Print func(pos graph.Pos, msg string)
-	// TrustSnapshot tells LoadCached that the caller knows nothing the
-	// snapshot was made from changed (an up-to-date proof found every
-	// stat as it was): it skips checking them.
-	TrustSnapshot bool
 }
 
 // Result is a loaded workspace: its graph, and what was read to build it.
@@ -66,13 +62,6 @@ type Result struct {
 	// that glob() calls in its BUILD file returned. Packages that called no
 	// glob are absent.
 	Globs map[string][]string
-	// FromSnapshot says LoadCached reused a saved evaluation.
-	FromSnapshot bool
-	// GraphSum identifies the rules' definitions (set by LoadCached): a
-	// digest of the encoded graph.
-	GraphSum []byte
-
-	snap *savedSnapshot // the snapshot behind it, if any (snapshot.go)
 }
 
 // FindRoot returns the workspace root for dir: the nearest ancestor of dir

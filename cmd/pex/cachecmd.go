@@ -7,8 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/pex-build/pex/cache"
-	"github.com/pex-build/pex/starlark"
+	"github.com/pex-build/pex/internal/builder"
 )
 
 func (a *app) cacheCommand() *cobra.Command {
@@ -20,60 +19,38 @@ func (a *app) cacheCommand() *cobra.Command {
 	return c
 }
 
-func (a *app) openStore() (*cache.Store, error) {
-	dir, err := cache.DefaultDir()
-	if err != nil {
-		return nil, failed(exitUsage, "%v", err)
-	}
-	s, err := cache.OpenStore(dir)
-	if err != nil {
-		return nil, failed(exitUsage, "%v", err)
-	}
-	return s, nil
-}
-
 func (a *app) cacheStatsCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "stats",
 		Short: "Print the store's size and entries, and the hit rate of the last build",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := a.openStore()
-			if err != nil {
-				return err
+			var ws *builder.Workspace
+			if dir, err := a.workDir(); err == nil {
+				ws, _ = builder.Open(dir, builder.OpenOptions{}) // outside a workspace: the store is all there is
 			}
-			st, err := s.Stats()
+			st, err := builder.StoreStats(ws)
 			if err != nil {
 				return failed(exitFailed, "%v", err)
 			}
-			fmt.Fprintf(a.stdout, "store:      %s\n", s.Dir())
+			fmt.Fprintf(a.stdout, "store:      %s\n", st.Dir)
 			fmt.Fprintf(a.stdout, "entries:    %d blobs, %d records\n", st.Blobs, st.Records)
 			fmt.Fprintf(a.stdout, "size:       %s\n", humanBytes(st.Bytes))
-			dir, err := a.workDir()
-			if err != nil {
-				return err
+			if ws == nil {
+				return nil
 			}
-			root, err := starlark.FindRoot(dir)
-			if err != nil {
-				return nil // outside a workspace: the store is all there is
-			}
-			state, err := cache.LoadState(cache.StateDir(root))
-			if err != nil {
-				return failed(exitFailed, "%v", err)
-			}
-			last, ok := state.LastBuild()
-			if !ok {
+			if st.LastStart.IsZero() {
 				fmt.Fprintln(a.stdout, "last build: none recorded in this workspace")
 				return nil
 			}
-			done := last.Hits + last.Restored + last.Remote + last.Misses
+			done := st.Hits + st.Restored + st.Remote + st.Runs
 			rate := 0.0
 			if done > 0 {
-				rate = 100 * float64(last.Hits+last.Restored+last.Remote) / float64(done)
+				rate = 100 * float64(st.Hits+st.Restored+st.Remote) / float64(done)
 			}
 			fmt.Fprintf(a.stdout, "last build: %s, %d rules: %d hit, %d restored, %d ran, %d failed, %d skipped (hit rate %.0f%%)\n",
-				last.Start.Format("2006-01-02 15:04:05"), done+last.Failed+last.Skipped,
-				last.Hits, last.Restored, last.Misses, last.Failed, last.Skipped, rate)
+				st.LastStart.Format("2006-01-02 15:04:05"), done+st.Failed+st.Skipped,
+				st.Hits, st.Restored, st.Runs, st.Failed, st.Skipped, rate)
 			return nil
 		},
 	}
@@ -93,11 +70,7 @@ wanted rebuilds instead of restoring.`,
 			if err != nil {
 				return failed(exitUsage, "--max-size %q: %v", maxSize, err)
 			}
-			s, err := a.openStore()
-			if err != nil {
-				return err
-			}
-			st, err := s.GC(limit)
+			st, err := builder.GC(limit)
 			if err != nil {
 				return failed(exitFailed, "%v", err)
 			}

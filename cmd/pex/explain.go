@@ -7,7 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pex-build/pex/graph"
-	"github.com/pex-build/pex/internal/build"
+	"github.com/pex-build/pex/internal/builder"
 )
 
 func (a *app) explainCommand() *cobra.Command {
@@ -19,29 +19,23 @@ run — and why: the inputs, environment variables, command or dependencies
 that changed since it last ran (like ninja -d explain). Nothing is run.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			w, err := a.load(cmd.Context())
+			ws, err := a.workspace()
 			if err != nil {
 				return err
 			}
-			t, err := w.selectOne(args[0], "explain")
+			req, err := a.request("explain", nil)
 			if err != nil {
 				return err
 			}
-			c, err := build.OpenCache(w.root, build.CacheOptions{ReadOnly: true})
+			g, err := ws.Graph(cmd.Context(), req.Set, a.jobs)
 			if err != nil {
 				return failed(exitUsage, "%v", err)
 			}
-			defer c.Close()
-			var events []build.Event
-			_, err = build.Run(cmd.Context(), build.Options{
-				Root: w.root, Graph: w.graph, Selected: []*graph.Target{t}, Jobs: 1,
-				DryRun: true, KeepGoing: true, Cache: c,
-				OnEvent: func(ev build.Event) {
-					if ev.Event == build.EventRule {
-						events = append(events, ev)
-					}
-				},
-			})
+			t, err := ws.One(g, args[0], "explain")
+			if err != nil {
+				return failed(exitUsage, "%v", err)
+			}
+			events, err := ws.Explain(cmd.Context(), req, t)
 			if err != nil {
 				return failed(exitUsage, "%v", err)
 			}
@@ -51,12 +45,12 @@ that changed since it last ran (like ninja -d explain). Nothing is run.`,
 	}
 }
 
-func (a *app) printExplanation(events []build.Event, target *graph.Target) {
+func (a *app) printExplanation(events []builder.Event, target *graph.Target) {
 	label := target.Label.String()
 	var first []string
 	for _, ev := range events {
 		if ev.Label == label {
-			fmt.Fprintln(a.stdout, explainLine(ev))
+			fmt.Fprintln(a.stdout, explainLine(ev, target))
 			for _, why := range ev.Why {
 				fmt.Fprintf(a.stdout, "  %s\n", why)
 			}
@@ -72,7 +66,7 @@ func (a *app) printExplanation(events []build.Event, target *graph.Target) {
 	}
 }
 
-func explainLine(ev build.Event) string {
+func explainLine(ev builder.Event, t *graph.Target) string {
 	switch {
 	case ev.Status == "failed":
 		return ev.Label + " cannot be checked: " + ev.Reason
@@ -80,7 +74,7 @@ func explainLine(ev build.Event) string {
 		return ev.Label + " would be restored from the cache: its outputs are missing or changed, the store has them"
 	case ev.DryRun:
 		return ev.Label + " would run:"
-	case ev.Cmd == "" && len(ev.Target.OutFiles) == 0:
+	case t.Cmd == "" && len(t.OutFiles) == 0:
 		return ev.Label + " is up to date (it runs nothing)"
 	default:
 		return ev.Label + " is up to date"

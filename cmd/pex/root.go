@@ -18,7 +18,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/pex-build/pex/internal/build"
+	"github.com/pex-build/pex/internal/builder"
 	"github.com/pex-build/pex/internal/procs"
 )
 
@@ -59,11 +59,10 @@ type app struct {
 	flags
 	stdin          io.Reader
 	stdout, stderr io.Writer
-	signal         atomic.Value  // os.Signal that interrupted the build, if any
-	tests          []build.Event // the test rules' events of the last build
-	// procs records the process groups this pex starts in the workspace
-	// (see findWorkspace); nil before one is found.
-	procs *procs.Table
+	signal         atomic.Value    // os.Signal that interrupted the build, if any
+	tests          []builder.Event // the test rules' events of the last build
+	// ws is the workspace the command works in, once opened (workspace).
+	ws *builder.Workspace
 }
 
 // Main runs pex with args and returns the exit code.
@@ -73,7 +72,11 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
-	defer func() { a.procs.Close() }()
+	defer func() {
+		if a.ws != nil {
+			a.ws.Close()
+		}
+	}()
 	root := a.rootCommand()
 	root.SetArgs(args)
 	root.SetIn(stdin)

@@ -16,8 +16,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/pex-build/pex/graph"
-	"github.com/pex-build/pex/internal/build"
 	"github.com/pex-build/pex/internal/status"
 )
 
@@ -57,59 +55,43 @@ dependency failed to build; 2 for bad usage or a BUILD file error.`,
 }
 
 func (a *app) run(ctx context.Context, pattern string, args []string, grace time.Duration) error {
-	w, err := a.load(ctx)
+	ws, err := a.workspace()
 	if err != nil {
 		return err
 	}
-	t, err := w.selectOne(pattern, "run")
+	req, err := a.request("run", nil)
 	if err != nil {
 		return err
+	}
+	g, err := ws.Graph(ctx, req.Set, a.jobs)
+	if err != nil {
+		return failed(exitUsage, "%v", err)
+	}
+	t, err := ws.One(g, pattern, "run")
+	if err != nil {
+		return failed(exitUsage, "%v", err)
 	}
 	if t.Cmd == "" {
 		return failed(exitUsage, "%s has no cmd to run (at %s)", t.Label, t.Pos)
 	}
-	cmd, err := a.buildForRun(ctx, w, t, args)
-	if err != nil || cmd == nil {
-		return err
+	// The build's progress, or its events, go to stderr: stdout is the
+	// program's.
+	tty := !a.json && a.stderr == os.Stderr && status.IsTerminal(os.Stderr)
+	printer := status.New(a.stderr, status.Options{JSON: a.json, Verbose: a.verbose, TTY: tty, Color: status.WantColor(tty)})
+	req.OnEvent = printer.Event
+	cmd, sum, err := ws.RunCommand(ctx, req, g, t, args)
+	switch {
+	case err != nil:
+		return failed(exitUsage, "%v", err)
+	case sum != nil && (sum.Canceled || ctx.Err() != nil):
+		return failed(a.interruptCode(), "interrupted")
+	case sum != nil && sum.Failed:
+		return failed(exitFailed, "not running %s: a dependency failed", t.Label)
+	case cmd == nil:
+		fmt.Fprintf(a.stderr, "would run %s: %s\n", t.Label, strings.Join(append([]string{t.Cmd}, args...), " "))
+		return nil
 	}
 	return a.foreground(cmd, grace)
-}
-
-// buildForRun builds t's dependencies and returns its command, prepared
-// while the cache is open (it supplies the shared values t inherits). A
-// dry run prints the command and returns none. The workspace lock is
-// released before the command starts.
-func (a *app) buildForRun(ctx context.Context, w *workspace, t *graph.Target, args []string) (*osexec.Cmd, error) {
-	opts := build.ProcessOptions{Root: w.root, Graph: w.graph, Target: t, Args: args, Procs: a.procs}
-	if len(t.DepTargets) > 0 {
-		c, err := a.openCache(w.root)
-		if err != nil {
-			return nil, err
-		}
-		defer c.Close()
-		tty := !a.json && a.stderr == os.Stderr && status.IsTerminal(os.Stderr)
-		printer := status.New(a.stderr, status.Options{JSON: a.json, Verbose: a.verbose, TTY: tty, Color: status.WantColor(tty)})
-		sum, err := build.Run(ctx, build.Options{
-			Cache: c, Root: w.root, Graph: w.graph, Selected: t.DepTargets,
-			Jobs: a.jobs, KeepGoing: a.keepGoing, DryRun: a.dryRun, NoCache: a.noCache, Verbose: a.verbose,
-			OnEvent: printer.Event, Procs: a.procs,
-		})
-		switch {
-		case err != nil:
-			return nil, failed(exitUsage, "%v", err)
-		case sum.Canceled || ctx.Err() != nil:
-			return nil, failed(a.interruptCode(), "interrupted")
-		case sum.Failed:
-			return nil, failed(exitFailed, "not running %s: a dependency failed", t.Label)
-		}
-		opts.Cache = c
-	}
-	cmd := build.Command(opts)
-	if a.dryRun {
-		fmt.Fprintf(a.stderr, "would run %s: %s\n", t.Label, strings.Join(append([]string{t.Cmd}, args...), " "))
-		return nil, nil
-	}
-	return cmd, nil
 }
 
 // foreground runs cmd with the terminal attached and returns its exit
@@ -128,11 +110,11 @@ func (a *app) foreground(cmd *osexec.Cmd, grace time.Duration) error {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
-	if err := a.procs.Start(cmd); err != nil {
+	if err := a.ws.Procs().Start(cmd); err != nil {
 		return failed(exitFailed, "cannot start /bin/sh: %v", err)
 	}
 	pgid := cmd.Process.Pid
-	defer a.procs.Ended(pgid)
+	defer a.ws.Procs().Ended(pgid)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	var kill <-chan time.Time

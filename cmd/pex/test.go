@@ -3,14 +3,12 @@ package main
 import (
 	"fmt"
 	"io"
-	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/pex-build/pex/graph"
-	"github.com/pex-build/pex/internal/build"
+	"github.com/pex-build/pex/internal/builder"
 )
 
 func (a *app) testCommand() *cobra.Command {
@@ -25,27 +23,14 @@ not run.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// Like go test and cargo test, a failing test does not stop the others.
 			a.keepGoing = true
-			var tests []*graph.Target
-			_, err := a.build(cmd.Context(), args, func(sel *selection) error {
-				var keep []*graph.Target
-				for _, t := range sel.targets {
-					if t.HasTag("test") {
-						keep = append(keep, t)
-					}
-				}
-				if len(keep) == 0 {
-					return failed(exitUsage, "no rule tagged \"test\" among %s", patternsText(args))
-				}
-				sel.targets, sel.services, tests = keep, nil, keep
-				return nil
-			})
-			if tests == nil {
+			sum, err := a.build(cmd.Context(), "test", args, true)
+			if sum == nil {
 				return err // nothing ran: a load or selection error
 			}
 			if !a.json {
-				a.testTable(a.stdout, tests)
+				a.testTable(a.stdout, sum.Roots)
 			}
-			if err == nil && !allPassed(a.tests, len(tests)) {
+			if err == nil && !allPassed(a.tests, len(sum.Roots)) {
 				err = failed(exitFailed, "")
 			}
 			return err
@@ -53,16 +38,9 @@ not run.`,
 	}
 }
 
-func patternsText(args []string) string {
-	if len(args) == 0 {
-		return "the rules at and below the current directory"
-	}
-	return strings.Join(args, " ")
-}
-
 // testTable prints one row per test, in the order they were asked for.
-func (a *app) testTable(w io.Writer, tests []*graph.Target) {
-	byLabel := make(map[string]build.Event, len(a.tests))
+func (a *app) testTable(w io.Writer, tests []string) {
+	byLabel := make(map[string]builder.Event, len(a.tests))
 	for _, ev := range a.tests {
 		byLabel[ev.Label] = ev
 	}
@@ -70,8 +48,8 @@ func (a *app) testTable(w io.Writer, tests []*graph.Target) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "TEST\tSTATUS\tTIME\tFINDINGS")
 	passed := 0
-	for _, t := range tests {
-		ev, ok := byLabel[t.Label.String()]
+	for _, label := range tests {
+		ev, ok := byLabel[label]
 		st := ev.Status
 		if !ok {
 			st = "not run"
@@ -91,13 +69,13 @@ func (a *app) testTable(w io.Writer, tests []*graph.Target) {
 		} else if ev.Status == "skipped" || ev.Status == "failed" || ev.Status == "timeout" {
 			findings = ev.Reason
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.Label, st, ev.Duration.Round(time.Millisecond), findings)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", label, st, ev.Duration.Round(time.Millisecond), findings)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "%d of %d tests passed\n", passed, len(tests))
 }
 
-func allPassed(events []build.Event, want int) bool {
+func allPassed(events []builder.Event, want int) bool {
 	n := 0
 	for _, ev := range events {
 		if ev.Status != "ok" && ev.Status != "warn" {

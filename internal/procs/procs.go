@@ -90,10 +90,10 @@ type Options struct {
 	Reaper string
 }
 
-// Open returns the table of this process for the workspace whose state
-// directory is stateDir. Nothing is written until a group starts.
-func Open(stateDir string, o Options) *Table {
-	return &Table{dir: filepath.Join(stateDir, "procs"), reaper: o.Reaper, live: map[int]string{}}
+// Open returns the table of this process whose records go in dir (a
+// workspace's .pex/procs). Nothing is written until a group starts.
+func Open(dir string, o Options) *Table {
+	return &Table{dir: dir, reaper: o.Reaper, live: map[int]string{}}
 }
 
 // Start starts cmd in a process group of its own, with a parent-death

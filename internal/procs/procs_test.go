@@ -34,7 +34,7 @@ func owner(stateDir string, reaper bool) {
 	if reaper {
 		o.Reaper, _ = os.Executable()
 	}
-	tb := Open(stateDir, o)
+	tb := Open(filepath.Join(stateDir, "procs"), o)
 	cmd := osexec.Command("/bin/sh", "-c", "sleep 300 & sleep 300")
 	if err := tb.Start(cmd); err != nil {
 		fmt.Println("error", err)
@@ -138,7 +138,7 @@ func groupLine(t *testing.T, cmd *osexec.Cmd) string {
 func TestTableRecordsGroups(t *testing.T) {
 	skipUnsupported(t)
 	stateDir := t.TempDir()
-	tb := Open(stateDir, Options{})
+	tb := Open(filepath.Join(stateDir, "procs"), Options{})
 	cmd := osexec.Command("/bin/sh", "-c", "sleep 300")
 	if err := tb.Start(cmd); err != nil {
 		t.Fatal(err)
@@ -184,7 +184,7 @@ func TestReapDeadOwner(t *testing.T) {
 	ended := startGroup(t, "sleep 300")
 	path := writeRecord(t, stateDir, boot, pid, start, groupLine(t, both), orphanLine,
 		groupLine(t, ended), fmt.Sprintf("- %d\n", ended.Process.Pid), "+ 12") // a line cut short
-	rep := Reap(stateDir)
+	rep := Reap(filepath.Join(stateDir, "procs"))
 	if rep.Stopped != 2 || len(rep.Notes) != 0 {
 		t.Errorf("Reap = %+v, want 2 groups stopped and no notes", rep)
 	}
@@ -202,7 +202,7 @@ func TestReapDeadOwner(t *testing.T) {
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
 		t.Error("the record was not removed")
 	}
-	if rep := Reap(stateDir); rep.Stopped != 0 || len(rep.Notes) != 0 {
+	if rep := Reap(filepath.Join(stateDir, "procs")); rep.Stopped != 0 || len(rep.Notes) != 0 {
 		t.Errorf("second Reap = %+v, want nothing", rep)
 	}
 }
@@ -225,7 +225,7 @@ func TestReapTrustsNothingDoubtful(t *testing.T) {
 	writeRecord(t, stateDir, boot, pid, start, line, "garbage here\n")
 	writeRecord(t, stateDir, "another-boot", pid, start+1, line)
 	writeRecord(t, stateDir, boot, pid, start+2, reused)
-	rep := Reap(stateDir)
+	rep := Reap(filepath.Join(stateDir, "procs"))
 	if rep.Stopped != 0 {
 		t.Errorf("Reap stopped %d groups, want none", rep.Stopped)
 	}
@@ -297,7 +297,7 @@ func TestKilledOwner(t *testing.T) {
 			if len(living(pgid)) == 0 {
 				t.Fatal("nothing of the group is left for Reap to stop")
 			}
-			if rep := Reap(stateDir); rep.Stopped != 1 {
+			if rep := Reap(filepath.Join(stateDir, "procs")); rep.Stopped != 1 {
 				t.Errorf("Reap = %+v, want one group stopped", rep)
 			}
 			if !groupGone(pgid, 2*time.Second) {

@@ -39,14 +39,13 @@ func (r Report) Message() string {
 	return fmt.Sprintf("stopped %d commands left running by a pex that was killed", r.Stopped)
 }
 
-// Reap kills the process groups still alive that pex processes of the
-// workspace whose state directory is stateDir recorded and did not live to
-// end: it reads every record in .pex/procs/ whose owner is no longer
+// Reap kills the process groups still alive that pex processes recorded
+// in dir (a workspace's .pex/procs) and did not live to see
+// end: it reads every record in dir whose owner is no longer
 // running, kills its groups, waits (a little) for them to go, and removes
 // it. Records of running pex processes are left alone. It costs one
 // directory read when there is nothing to do.
-func Reap(stateDir string) Report {
-	dir := filepath.Join(stateDir, "procs")
+func Reap(dir string) Report {
 	names, err := readDirNames(dir)
 	if err != nil || len(names) == 0 {
 		return Report{}
@@ -60,14 +59,14 @@ func Reap(stateDir string) Report {
 		case errors.Is(err, os.ErrNotExist):
 			continue // its owner ended meanwhile
 		case err != nil:
-			rep.Notes = append(rep.Notes, fmt.Sprintf("ignored %s: %v", recordName(stateDir, path), err))
+			rep.Notes = append(rep.Notes, fmt.Sprintf("ignored %s: %v", recordName(dir, path), err))
 			os.Remove(path)
 			continue
 		case bootErr != nil:
 			continue // nothing can be checked here
 		case rec.boot != boot:
 			rep.Notes = append(rep.Notes, fmt.Sprintf(
-				"ignored %s: written before this machine last started, or on another machine", recordName(stateDir, path)))
+				"ignored %s: written before this machine last started, or on another machine", recordName(dir, path)))
 			os.Remove(path)
 			continue
 		}
@@ -80,9 +79,10 @@ func Reap(stateDir string) Report {
 	return rep
 }
 
-// recordName names a record file for a note, relative to the workspace.
-func recordName(stateDir, path string) string {
-	if rel, err := filepath.Rel(filepath.Dir(stateDir), path); err == nil {
+// recordName names a record file for a note, relative to the workspace
+// (dir is <root>/.pex/procs).
+func recordName(dir, path string) string {
+	if rel, err := filepath.Rel(filepath.Dir(filepath.Dir(dir)), path); err == nil {
 		return rel
 	}
 	return path

@@ -13,13 +13,13 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/pex-build/pex/internal/build"
+	"github.com/pex-build/pex/internal/builder"
 )
 
 // Printer prints events. It is not safe for concurrent use: the builder
 // calls it from one goroutine.
 type Printer interface {
-	Event(ev build.Event)
+	Event(ev builder.Event)
 }
 
 // Options choose the printer.
@@ -59,8 +59,8 @@ func WantColor(tty bool) bool {
 
 type jsonPrinter struct{ enc *json.Encoder }
 
-func (p *jsonPrinter) Event(ev build.Event) {
-	if ev.Event == build.EventRule && ev.Status != "failed" && ev.Status != "timeout" {
+func (p *jsonPrinter) Event(ev builder.Event) {
+	if ev.Event == builder.EventRule && ev.Status != "failed" && ev.Status != "timeout" {
 		ev.Output = ""
 	}
 	_ = p.enc.Encode(ev)
@@ -80,20 +80,20 @@ type human struct {
 // build of ten thousand rules must not write ten thousand lines.
 const lineEvery = 50 * time.Millisecond
 
-func (p *human) Event(ev build.Event) {
+func (p *human) Event(ev builder.Event) {
 	switch ev.Event {
-	case build.EventBuildStarted:
+	case builder.EventBuildStarted:
 		p.total = ev.Total
-	case build.EventRule:
+	case builder.EventRule:
 		p.done++
 		p.rule(ev)
-	case build.EventBuildFinished:
+	case builder.EventBuildFinished:
 		p.clearLine()
 		fmt.Fprintln(p.w, p.summary(ev))
 	}
 }
 
-func (p *human) rule(ev build.Event) {
+func (p *human) rule(ev builder.Event) {
 	if ev.Cache == "hit" && ev.Status == "ok" && !p.o.Verbose && !p.o.TTY {
 		return // up to date: nothing to say
 	}
@@ -166,7 +166,7 @@ func (p *human) clearLine() {
 	}
 }
 
-func (p *human) summary(ev build.Event) string {
+func (p *human) summary(ev builder.Event) string {
 	c := ev.Counts
 	total := 0
 	for _, n := range c {

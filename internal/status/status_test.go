@@ -7,19 +7,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pex-build/pex/internal/build"
+	"github.com/pex-build/pex/internal/builder"
 )
 
-func events() []build.Event {
+func events() []builder.Event {
 	ok := false
-	return []build.Event{
-		{Event: build.EventBuildStarted, Total: 4},
-		{Event: build.EventRule, Label: "//:up", Status: "ok", Cache: "hit"},
-		{Event: build.EventRule, Label: "//:ran", Status: "ok", Cache: "miss", Duration: 1500 * time.Millisecond, Cmd: "echo noise", Output: "noise\n"},
-		{Event: build.EventRule, Label: "//:lint", Status: "warn", Cache: "miss", Findings: []string{"too <long>"}},
-		{Event: build.EventRule, Label: "//:bad", Status: "failed", Cache: "miss", Reason: "command exited with status 2",
+	return []builder.Event{
+		{Event: builder.EventBuildStarted, Total: 4},
+		{Event: builder.EventRule, Label: "//:up", Status: "ok", Cache: "hit"},
+		{Event: builder.EventRule, Label: "//:ran", Status: "ok", Cache: "miss", Duration: 1500 * time.Millisecond, Cmd: "echo noise", Output: "noise\n"},
+		{Event: builder.EventRule, Label: "//:lint", Status: "warn", Cache: "miss", Findings: []string{"too <long>"}},
+		{Event: builder.EventRule, Label: "//:bad", Status: "failed", Cache: "miss", Reason: "command exited with status 2",
 			Cmd: "make it", Output: "line 1\nline 2\n"},
-		{Event: build.EventBuildFinished, Counts: map[string]int{"ok": 2, "warn": 1, "failed": 1}, OK: &ok, Duration: 2 * time.Second},
+		{Event: builder.EventBuildFinished, Counts: map[string]int{"ok": 2, "warn": 1, "failed": 1}, OK: &ok, Duration: 2 * time.Second},
 	}
 }
 

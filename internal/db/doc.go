@@ -1,0 +1,81 @@
+// Package db is pex's build database: everything a workspace's builds
+// remember, in one file, .pex/db, the way n2 keeps one database and ninja
+// its log. It holds
+//
+//   - the file table: every path a build looked at, with its stat and the
+//     digest of its contents (of its listing, for a directory); this is
+//     the stat memo, kept from one build to the next;
+//   - the evaluation: the graph the BUILD files made, one record per rule
+//     (its definition, and its files and dependencies by number), and the
+//     node it was made from: the Starlark files read, the directories the
+//     package walk and globs listed, and a digest of the --set values, the
+//     host facts and the pex binary;
+//   - a row per rule: the key it last ran or was restored under, what it
+//     read (the digest of each source and tool, of each depfile input,
+//     the generation of each dependency's row), its outputs, status,
+//     findings and shared values;
+//   - per request (a command, its directory and patterns): its root rules,
+//     and, once a build of it ended with every rule up to date, what that
+//     build stat'ed and replayed.
+//
+// Every build takes the same steps (see Check): stat the evaluation's
+// inputs, and evaluate again only when one changed; find the request's
+// rules; stat their files once, in parallel; mark dirty the rules whose
+// files, definition, passed-through variables or dependencies' rows
+// changed, and those that depend on them; replay when none is dirty, else
+// schedule exactly the dirty ones. A row is checked against the file
+// table, not against the build that wrote it, so a build of one request
+// that changes a file makes every other request's readers of it dirty.
+//
+// # Format
+//
+// The file is written whole, to a temporary file that is synced and
+// renamed over the old one: a reader sees the old database or the new,
+// and a build killed at any moment leaves one of them. All integers are
+// little-endian:
+//
+//	"pex db\n\x00"  magic (8 bytes)
+//	u32 layout version, u32 cache.FormatVersion, u32 section count n
+//	n × (u32 id, u32 crc32c of the section, u64 offset, u64 length)
+//	u32 crc32c of all of the above
+//	the sections
+//
+// Sections, by id:
+//
+//	1 strings   bytes the others point into (paths, labels)
+//	2 files     80-byte records: u32 path offset, u32 path length, u8 kind
+//	            (cache.Kind), u8 flags (1: racy: the stat was too recent
+//	            to vouch for the digest, which is checked by hashing),
+//	            6 bytes zero, i64 size, i64 mtime, i64 ctime, u64 inode,
+//	            32-byte digest (contents; a directory's listing; a
+//	            symbolic link's cache.LinkDigest)
+//	3 eval      varints: digest of the header (--set values, host, pex),
+//	            count, then per input: file number, role (1 Starlark file,
+//	            2 directory the package walk listed, 3 directory a glob
+//	            listed) and, for a glob's directory, the names left out of
+//	            its listing (outputs of rules); then the packages and the
+//	            groups (name, jobs, priority, position)
+//	4 rules     16-byte records: u32 label offset, u32 label length,
+//	            u32 record offset, u32 record length (in section 5)
+//	5 ruledata  per rule, varints: flags, the encoded target, then five
+//	            lists (count, numbers): inputs, tools, outputs (file
+//	            numbers), dependencies, providers of required tokens (rule
+//	            numbers)
+//	6 rows      8-byte records per rule: u32 offset, u32 length (0: no
+//	            row) in section 7
+//	7 rowdata   per row, varints: key, generation, status, duration ms,
+//	            outputs (digest, mode, link target), findings, shared
+//	            values, read digests (one per input then tool), discovered
+//	            inputs (file number, digest), dependency generations (one
+//	            per dependency), digest of passed-through variables
+//	8 requests  varints: count, then per request: key, root rules,
+//	            services named, verified generation (0: not verified),
+//	            then, when verified, the files to stat and the rules to
+//	            replay (numbers)
+//	9 stats     varints: write generation, row generation, the last
+//	            build's totals
+//
+// A file that is missing, foreign, of another version, or whose header
+// or any section fails its checksum is ignored, with a note: everything
+// is looked at again, and outputs are restored from the store.
+package db

@@ -1,0 +1,172 @@
+// The file table: every path a build looked at, with its stat and the
+// digest of what it held then. It is the stat memo kept between builds:
+// a path whose stat equals its entry's holds the entry's digest, unless
+// the entry is racy (stat'ed too soon after a change to vouch for it).
+
+package db
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/pex-build/pex/cache"
+)
+
+// FileID numbers an entry of the file table.
+type FileID uint32
+
+// File is one entry of the file table.
+type File struct {
+	Path   string
+	Stat   cache.Stat
+	Digest cache.Digest // contents; a directory's listing; a link's cache.LinkDigest
+	Racy   bool         // Stat cannot vouch for Digest: hash to check
+}
+
+const (
+	fileRecord = 80
+	flagRacy   = 1
+)
+
+type files struct {
+	db      *DB
+	base    []byte // records read
+	n       int    // how many
+	over    map[FileID]fileEntry
+	added   []fileEntry
+	index   map[string]FileID // built on first use
+	changed bool              // a stat or digest changed
+}
+
+// fileEntry is a File with where its path is in the strings.
+type fileEntry struct {
+	File
+	off, len uint32
+}
+
+func (f *files) load(b []byte) error {
+	if len(b)%fileRecord != 0 {
+		return fmt.Errorf("file table: %w", ErrDamaged)
+	}
+	f.base, f.n = b, len(b)/fileRecord
+	return nil
+}
+
+// Len returns how many files the table holds.
+func (d *DB) Files() int { return d.files.n + len(d.files.added) }
+
+func (f *files) entry(id FileID) fileEntry {
+	if e, ok := f.over[id]; ok {
+		return e
+	}
+	if int(id) >= f.n {
+		return f.added[int(id)-f.n]
+	}
+	r := f.base[int(id)*fileRecord:]
+	le := binary.LittleEndian
+	e := fileEntry{off: le.Uint32(r), len: le.Uint32(r[4:])}
+	e.Stat = cache.Stat{Kind: cache.Kind(r[8]), Size: int64(le.Uint64(r[16:])), Mtime: int64(le.Uint64(r[24:])),
+		Ctime: int64(le.Uint64(r[32:])), Inode: le.Uint64(r[40:])}
+	e.Racy = r[9]&flagRacy != 0
+	copy(e.Digest[:], r[48:80])
+	return e
+}
+
+// File returns the entry id, with its path.
+func (d *DB) File(id FileID) File {
+	e := d.files.entry(id)
+	e.Path = d.strs.get(e.off, e.len)
+	return e.File
+}
+
+// pathBytes returns the path of id without copying it.
+func (d *DB) pathBytes(id FileID) []byte {
+	e := d.files.entry(id)
+	return d.strs.bytes(e.off, e.len)
+}
+
+// Lookup returns the number of the entry for path.
+func (d *DB) Lookup(path string) (FileID, bool) {
+	f := &d.files
+	if f.index == nil {
+		f.index = make(map[string]FileID, d.Files())
+		for id := range FileID(d.Files()) {
+			e := f.entry(id)
+			f.index[d.strs.get(e.off, e.len)] = id
+		}
+	}
+	id, ok := f.index[path]
+	return id, ok
+}
+
+// Intern returns the number of the entry for path, adding an empty one
+// (a path never stat'ed) if there is none.
+func (d *DB) Intern(path string) FileID {
+	if id, ok := d.Lookup(path); ok {
+		return id
+	}
+	f := &d.files
+	e := fileEntry{}
+	e.off, e.len = d.strs.add(path)
+	id := FileID(d.Files())
+	f.added = append(f.added, e)
+	f.index[path] = id
+	d.modified = true
+	return id
+}
+
+// SetFile records what the build found at entry id: its stat, the digest
+// of what it held and whether that stat can vouch for it.
+func (d *DB) SetFile(id FileID, st cache.Stat, digest cache.Digest, racy bool) {
+	f := &d.files
+	e := f.entry(id)
+	if e.Stat == st && e.Digest == digest && e.Racy == racy {
+		return
+	}
+	if e.Digest != digest {
+		f.changed = true // what a row may have read moved
+	}
+	d.modified = true
+	e.Stat, e.Digest, e.Racy = st, digest, racy
+	if int(id) >= f.n {
+		f.added[int(id)-f.n] = e
+		return
+	}
+	if f.over == nil {
+		f.over = map[FileID]fileEntry{}
+	}
+	f.over[id] = e
+}
+
+// encode returns the table as its section: the records read, as changed,
+// then those added.
+func (f *files) encode() []byte {
+	out := make([]byte, 0, (f.n+len(f.added))*fileRecord)
+	out = append(out, f.base...)
+	for id, e := range f.over {
+		putFile(out[int(id)*fileRecord:], e)
+	}
+	for _, e := range f.added {
+		var rec [fileRecord]byte
+		putFile(rec[:], e)
+		out = append(out, rec[:]...)
+	}
+	return out
+}
+
+func putFile(r []byte, e fileEntry) {
+	le := binary.LittleEndian
+	le.PutUint32(r, e.off)
+	le.PutUint32(r[4:], e.len)
+	r[8] = byte(e.Stat.Kind)
+	r[9] = 0
+	if e.Racy {
+		r[9] = flagRacy
+	}
+	clear(r[10:16])
+	le.PutUint64(r[16:], uint64(e.Stat.Size))
+	le.PutUint64(r[24:], uint64(e.Stat.Mtime))
+	le.PutUint64(r[32:], uint64(e.Stat.Ctime))
+	le.PutUint64(r[40:], e.Stat.Inode)
+	copy(r[48:80], e.Digest[:])
+}
