@@ -1,7 +1,9 @@
 // Command boundaries fails when a package imports across pex's layering (the
 // README's "Hacking on pex"): each third-party module lives in one package, graph imports no
-// pex package, exec knows nothing of files, Starlark or caches, and cache
-// knows no labels.
+// pex package, exec knows nothing of files, Starlark or caches, cache
+// knows no labels, the database knows nothing of running rules, and the
+// command line and the watch session reach the cache and the database
+// only through the builder.
 package main
 
 import (
@@ -27,6 +29,12 @@ var forbidden = map[string][]string{
 	module + "/exec":  {module + "/"},
 	module + "/graph": {module + "/"},
 	module + "/cache": {module + "/graph", module + "/starlark", module + "/internal/"},
+	// The database knows files, rows and the graph; not how rules run.
+	module + "/internal/db": {module + "/exec", module + "/starlark", module + "/internal/"},
+	// The command line and pex watch's session speak to the builder
+	// only: neither opens the cache or the database behind its back.
+	module + "/cmd/pex":          {module + "/cache", module + "/internal/db"},
+	module + "/internal/session": {module + "/cache", module + "/internal/db"},
 }
 
 func main() {
