@@ -1,26 +1,32 @@
-// Package cache is pex's content-hashed cache: BLAKE3 digests, the stat
-// memo, action keys, the content-addressed store with its action records,
-// per-workspace state, the workspace lock and depfile parsing. It deals in
-// paths, bytes and keys; it knows nothing of labels, graphs or Starlark.
-// Callers pass names (labels, rule ids) as opaque strings.
+// Package cache is pex's content-hashed cache: BLAKE3 digests (the one
+// identity hash pex uses), the stat type and statter, the stat memo of one
+// build, action keys, the content-addressed store with its action
+// records, the workspace lock, the file clock, depfile parsing, and the
+// helpers every pex file format shares (the checked varint codec, the
+// CRC-32C table, the atomic write). It deals in paths, bytes and keys; it
+// knows nothing of labels, graphs or Starlark. Callers pass names (labels,
+// rule ids) as opaque strings. What builds remember between runs (stats,
+// digests, each rule's last key and outputs) is the build database's,
+// internal/db, which is written with these helpers.
 //
 // # Using it
 //
-// A builder, for each rule: computes the rule's key with a KeyBuilder from
-// the digests the workspace's Memo gives for its sources and tools, and
-// the output digests of its dependencies; compares it with the key that
-// State remembers (Diff of the two Parts says why it differs); looks the
-// key up in the Store (Lookup, checking discovered inputs against the
-// Memo) and restores outputs with Restore; or runs the action, stores the
-// outputs with PutFile and a Record with PutRecord, and sets the rule's
-// State entry. At the end of the build it calls State.Flush. The whole
-// build holds the workspace Lock.
+// A builder, for each rule it must look at: computes the rule's key with
+// a KeyBuilder from the digests the build's Memo gives for its sources
+// and tools (seeded from the database) and the output digests of its
+// dependencies; compares it with the key the database's row remembers
+// (Diff of the two Parts says why it differs); looks the key up in the
+// Store (Lookup, checking discovered inputs against the Memo) and
+// restores outputs with RestoreOutput; or runs the action, stores the
+// outputs with PutFile and a Record with PutRecord. A build that runs
+// anything holds the workspace Lock.
 //
 // # Format version
 //
-// FormatVersion (now 2) is part of every key, record and state file.
+// FormatVersion (now 2) is part of every key and record, and of the
+// build database's header.
 // Changing any format below means bumping it: old keys are then never
-// looked up, old records and state files are ignored, and everything
+// looked up, old records and databases are ignored, and everything
 // rebuilds once.
 //
 // # Digests
@@ -55,7 +61,7 @@
 //	       frame('t', tools) frame('d', deps) frame('s', shared)
 //	       frame('o', outputs))
 //
-// so a key is a function of its Parts, which records and state keep for
+// so a key is a function of its Parts, which records and rows keep for
 // explaining rebuilds.
 //
 // # Store layout
@@ -63,8 +69,7 @@
 // The store (DefaultDir: $PEX_CACHE_DIR, else $XDG_CACHE_HOME/pex, else
 // ~/.cache/pex) holds:
 //
-//	cas/ab/abcd...ef        blob whose digest is abcd...ef: a file of its
-//	                        own (a clone or a copy of the output), mode 0444
+//	cas/ab/abcd...ef        blob whose digest is abcd...ef, mode 0444
 //	ac/12/1234...ef         record of key 1234...ef, without discovered inputs
 //	ac/12/1234...ef/5678... or: record of key 1234...ef, variant 5678...
 //	tmp/                    temporary files being written
@@ -75,21 +80,21 @@
 // discovered inputs, so one key holds one record per set of
 // discovered-input digests, and storing the same set again replaces it.
 // Should a key get both kinds, the single record becomes the variant of
-// no inputs. Readers accept both forms (stores written before single
-// record files hold only directories). PutFile stores a clone of an output
-// (a reflink: FICLONE on Linux, clonefile on macOS) where the file system
-// can make one, and otherwise a copy made while hashing; a blob never
-// shares an inode with a file in a workspace, so an output edited in
-// place afterwards leaves its blob as it was. Every file is written to
-// tmp/ (blobs, records) or beside its destination (restored outputs,
-// state) and renamed into place, so no reader sees a partial file. A file
-// that changed while PutFile copied it is not stored (ErrChanged). Blobs
-// are verified when restored; a damaged blob or record is removed and
-// reads as a miss. Files are not fsynced (a blob lost to a power cut is a
-// miss). Symbolic links that are outputs are not blobs: their records
-// hold their target text.
-// Use refreshes an entry's mtime (at most once a minute), and GC removes
-// entries by oldest mtime first, plus temporary files older than an hour.
+// no inputs. PutFile hard-links an output into the store where the file
+// system allows it, after making the output read-only (a blob and the
+// output it came from are one inode, so an output must never be edited
+// in place: pex replaces outputs, and a command that wants to write one
+// finds it removed first); elsewhere it stores a copy made while hashing.
+// Every file is written to tmp/ (blobs, records) or beside its
+// destination (restored outputs) and renamed into place, so no reader
+// sees a partial file. A file that changed while PutFile read it is not
+// stored (ErrChanged). Blobs are verified when restored; a damaged blob
+// or record is removed and reads as a miss. Files are not fsynced (a blob
+// lost to a power cut is a miss). Symbolic links that are outputs are not
+// blobs: their records hold their target text, and they are restored as
+// links. Use refreshes an entry's mtime (at most once a minute), and GC
+// removes entries by oldest mtime first, plus temporary files older than
+// an hour.
 //
 // # Record encoding
 //
@@ -114,33 +119,6 @@
 // record that is truncated, fails its checksum, has another version or
 // does not decode to its last byte is a miss.
 //
-// # State file
-//
-// <root>/.pex/state is an append-only log:
-//
-//	"pexstate" uint32le(FormatVersion)
-//	frames: uint32le(len(payload)) uint32le(crc32c(payload)) payload
-//
-// A payload is a kind byte then fields:
-//
-//	'R' string rule id, digest key, record body   the rule's entry
-//	'r' string rule id                            the rule is gone
-//	'M' string path, varint size, varint mtime ns,
-//	    uvarint inode, varint ctime ns, digest    a memo entry
-//	'm' string path                               the memo entry is gone
-//	'B' varint start ns, varint duration ns, uvarint hits, restored,
-//	    remote, misses, failed, skipped           the last build's totals
-//
-// Later frames override earlier ones. LoadState reads the file in one read
-// and applies frames up to the first one that is truncated, fails its
-// checksum or does not decode; that one and all after it are ignored, and
-// what they described rebuilds. Flush cuts such a tail off, appends the
-// frames for what changed, and fsyncs. When the file is missing, foreign,
-// replaced since it was loaded, or holds more than twice as many frames as
-// live entries (plus 1024), Flush instead writes the whole state to a
-// temporary file, fsyncs it, renames it over the old one and fsyncs the
-// directory. A kill at any moment leaves at worst a damaged last frame.
-//
 // # Stat memo
 //
 // The Memo maps a path to (size, mtime, inode, ctime, digest). A path
@@ -152,52 +130,21 @@
 // the memoised one even if size and mtime are put back. Files changed more
 // recently are hashed each time they are asked for.
 //
-// # Up-to-date proofs
-//
-// <root>/.pex/proof/<16 hex digits of BLAKE3(request)>, written by
-// WriteProof (temporary file, rename; no fsync: a lost proof costs one
-// full build) and checked by CheckProof without the workspace lock:
-//
-//	"pexu" uvarint(version) str(request) strs(variable names)
-//	digest(BLAKE3 over name=value NUL, or name NUL when unset) str(payload)
-//	str(rules section) crc32c(rules section)
-//	uvarint(evaluation paths) uvarint(all paths)
-//	per path, in path order within each of the two lists:
-//	  str(path) kind [digest] varint size, mtime, ctime  uvarint inode
-//	crc32c (little endian) of everything before it but the rules section,
-//	which only a build patched from the proof reads and checks
-//
-// Kinds: 0 missing (nothing follows), 1 regular file, 2 other (a
-// directory), 3 regular file too recent for its stat to vouch for it,
-// then its digest, checked whenever the stat holds, 4 the same for a
-// directory (the digest of its sorted names), 5 regular file and its
-// contents' digest, which keeps the proof holding when only the stat
-// changed. Evaluation paths come first; a change among them means the
-// rules themselves may differ. The payload and the rules section are
-// opaque here (internal/build: the rules to replay; each rule's
-// definition, files by number and dependencies, to rebuild a few). A valid
-// proof of which only rule files changed is handed to the build as a
-// StaleProof, still mapped, to be patched and written again.
-//
-// The state can also be loaded in part (LoadStateFor): the file is mapped,
-// every frame's checksum checked, and only the frames of the rules asked
-// for (and the last build's) applied; a damaged or missing file refuses,
-// and such a State is only ever appended to, never rewritten or compacted.
-//
 // # Workspace lock
 //
-// Lock takes flock(2) LOCK_EX on <root>/.pex/lock, which holds the
-// holder's pid for messages. The kernel releases it when the holder
-// exits, even by kill -9.
+// Lock takes flock(2) LOCK_EX on the lock file it is given (the
+// workspace's .pex/lock), which holds the holder's pid for messages. The
+// kernel releases it when the holder exits, even by kill -9.
 //
 // # File clock
 //
-// <root>/.pex/clock is the marker a FileClock writes (one byte, twice)
-// and stats to read the time as the file system stamps files; its
-// contents mean nothing. The builder reads it when a build starts (a file
-// it hashed whose ctime is later changed during the build, and the build
-// leaves no proof or stamp) and when a rule with a depfile starts (an
-// input its depfile names for the first time must be older).
+// The workspace's .pex/clock is the marker a FileClock writes (one byte,
+// twice) and stats to read the time as the file system stamps files; its
+// contents mean nothing. The builder reads it when a build that runs
+// rules starts (a file it read whose ctime is later changed during the
+// build, and the database does not record the request as verified) and
+// when a rule with a depfile starts (an input its depfile names for the
+// first time must be older).
 //
 // The records of the process groups pex starts, .pex/procs/, belong to
 // internal/procs, which documents them.

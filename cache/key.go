@@ -13,9 +13,10 @@ import (
 	"github.com/zeebo/blake3"
 )
 
-// FormatVersion is the version of every format in this package: key
-// framing, records, the state file. Changing any of them means bumping it,
-// which changes every key, so old entries are simply never found again.
+// FormatVersion is the version of every format in this package (key
+// framing, records) and is written into the build database. Changing any
+// of them means bumping it, which changes every key, so old entries are
+// simply never found again.
 const FormatVersion = 2
 
 // Field tags. Each framed field is tag byte, uvarint length, bytes.

@@ -3,7 +3,7 @@
 // (an editor, a formatter on save, a git checkout during the build) would
 // otherwise have the command's result recorded under the key of the old
 // contents, and restored as up to date once the old contents came back.
-// When one of them changed, nothing is recorded, neither in the state nor
+// When one of them changed, nothing is recorded, neither in the database nor
 // in the store: the rule ends with the status its command earned, its
 // event carries a note saying which file changed, and it runs again next
 // time.
