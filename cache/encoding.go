@@ -67,6 +67,15 @@ func (e *Encoder) Items(items []Item) {
 	}
 }
 
+// Pairs appends a count, then each pair's key and value.
+func (e *Encoder) Pairs(pairs []Pair) {
+	e.Uvarint(uint64(len(pairs)))
+	for _, p := range pairs {
+		e.Str(p.Key)
+		e.Str(p.Value)
+	}
+}
+
 // Decoder reads what Encoder wrote. The first error sticks: later reads
 // return zero values, and Err reports it.
 type Decoder struct {
@@ -189,6 +198,19 @@ func (d *Decoder) Items() []Item {
 		items[i].Digest = d.Digest()
 	}
 	return items
+}
+
+// Pairs reads what Encoder.Pairs wrote.
+func (d *Decoder) Pairs() []Pair {
+	n := d.Count(2)
+	if n == 0 {
+		return nil
+	}
+	pairs := make([]Pair, n)
+	for i := range pairs {
+		pairs[i] = Pair{Key: d.Str(), Value: d.Str()}
+	}
+	return pairs
 }
 
 // Done returns the sticky error, or ErrCorrupt if input is left over.

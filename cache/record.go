@@ -106,11 +106,7 @@ func (r *Record) encodeBody(e *Encoder) {
 		}
 	}
 	e.Strs(r.Findings)
-	e.Uvarint(uint64(len(r.Shared)))
-	for _, p := range r.Shared {
-		e.Str(p.Key)
-		e.Str(p.Value)
-	}
+	e.Pairs(r.Shared)
 	e.Items(r.Discovered)
 	encodeParts(e, &r.Parts)
 }
@@ -138,12 +134,7 @@ func (r *Record) decodeOutcome(d *Decoder) {
 		}
 	}
 	r.Findings = d.Strs()
-	if n := d.Count(2); n > 0 {
-		r.Shared = make([]Pair, n)
-		for i := range r.Shared {
-			r.Shared[i] = Pair{Key: d.Str(), Value: d.Str()}
-		}
-	}
+	r.Shared = d.Pairs()
 	r.Discovered = d.Items()
 }
 

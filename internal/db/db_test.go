@@ -45,20 +45,7 @@ func built(t *testing.T) (string, *DB, *Request) {
 	} {
 		writeFile(t, root, name, content)
 	}
-	g := graph.New()
-	for _, tg := range []*graph.Target{
-		{Label: graph.Label{Name: "a"}, Srcs: []string{"a.txt"}, Outs: []string{"a.out"}, Cmd: "cp a.txt a.out", Cache: true},
-		{Label: graph.Label{Name: "b"}, Srcs: []string{":a", "b.txt"}, Outs: []string{"b.out"}, Cmd: "cat", Cache: true},
-	} {
-		tg.Pos = graph.Pos{File: "BUILD", Line: 1, Col: 1}
-		if err := g.Add(tg); err != nil {
-			t.Fatal(err)
-		}
-	}
-	g.AddPackage("")
-	if err := g.Resolve(root); err != nil {
-		t.Fatal(err)
-	}
+	g := twoRules(t, root, "cp a.txt a.out")
 	layout := Layout{Dir: filepath.Join(root, ".pex")}
 	d, err := Open(layout)
 	if err != nil || d.Note != "" {
@@ -89,6 +76,27 @@ func built(t *testing.T) (string, *DB, *Request) {
 		t.Fatal("request not saved")
 	}
 	return root, d, req
+}
+
+// twoRules returns the resolved graph of //:a (a.txt -> a.out, by cmdA)
+// and //:b (a.out, b.txt -> b.out).
+func twoRules(t *testing.T, root, cmdA string) *graph.Graph {
+	t.Helper()
+	g := graph.New()
+	for _, tg := range []*graph.Target{
+		{Label: graph.Label{Name: "a"}, Srcs: []string{"a.txt"}, Outs: []string{"a.out"}, Cmd: cmdA, Cache: true},
+		{Label: graph.Label{Name: "b"}, Srcs: []string{":a", "b.txt"}, Outs: []string{"b.out"}, Cmd: "cat", Cache: true},
+	} {
+		tg.Pos = graph.Pos{File: "BUILD", Line: 1, Col: 1}
+		if err := g.Add(tg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g.AddPackage("")
+	if err := g.Resolve(root); err != nil {
+		t.Fatal(err)
+	}
+	return g
 }
 
 func noEnv(string) (string, bool) { return "", false }
@@ -248,20 +256,7 @@ func TestRowsSurviveEvaluation(t *testing.T) {
 	root, d, _ := built(t)
 	// A new evaluation with //:a changed and //:b as it was: //:b keeps
 	// its row, //:a's no longer matches its definition.
-	g := graph.New()
-	for _, tg := range []*graph.Target{
-		{Label: graph.Label{Name: "a"}, Srcs: []string{"a.txt"}, Outs: []string{"a.out"}, Cmd: "cp -v a.txt a.out", Cache: true},
-		{Label: graph.Label{Name: "b"}, Srcs: []string{":a", "b.txt"}, Outs: []string{"b.out"}, Cmd: "cat", Cache: true},
-	} {
-		tg.Pos = graph.Pos{File: "BUILD", Line: 1, Col: 1}
-		if err := g.Add(tg); err != nil {
-			t.Fatal(err)
-		}
-	}
-	g.AddPackage("")
-	if err := g.Resolve(root); err != nil {
-		t.Fatal(err)
-	}
+	g := twoRules(t, root, "cp -v a.txt a.out")
 	if err := d.SetEvaluation(g, EvalInputs{Files: []string{"pex.star", "BUILD"}}, Shape{}, OS(root)); err != nil {
 		t.Fatal(err)
 	}

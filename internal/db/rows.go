@@ -198,11 +198,7 @@ func encodeRow(row *Row) []byte {
 		e.Str(o.Link)
 	}
 	e.Strs(row.Findings)
-	e.Uvarint(uint64(len(row.Shared)))
-	for _, p := range row.Shared {
-		e.Str(p.Key)
-		e.Str(p.Value)
-	}
+	e.Pairs(row.Shared)
 	e.Uvarint(uint64(len(row.Read)))
 	for _, d := range row.Read {
 		e.Digest(d)
@@ -231,12 +227,7 @@ func decodeRow(b []byte) (*Row, error) {
 		}
 	}
 	row.Findings = dec.Strs()
-	if n := dec.Count(2); n > 0 {
-		row.Shared = make([]cache.Pair, n)
-		for i := range row.Shared {
-			row.Shared[i] = cache.Pair{Key: dec.Str(), Value: dec.Str()}
-		}
-	}
+	row.Shared = dec.Pairs()
 	if n := dec.Count(32); n > 0 {
 		row.Read = make([]cache.Digest, n)
 		for i := range row.Read {
