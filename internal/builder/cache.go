@@ -102,6 +102,11 @@ func (k *keys) key(t *graph.Target, shared map[string]any) (cache.Digest, cache.
 	if t.Depfile != "" {
 		kb.Command("depfile=" + t.Depfile)
 	}
+	// Paths in a key are relative to the package, where the command runs;
+	// the package itself makes them the workspace's. Two packages with the
+	// same rule have two keys: a record's outputs and depfile inputs are
+	// the files of the rule that made it, never another package's.
+	kb.Command("package=" + t.Label.Pkg)
 	for name, v := range t.Env {
 		kb.Env(name, v)
 	}

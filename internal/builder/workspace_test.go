@@ -602,3 +602,18 @@ func TestBuildDryRunAndHints(t *testing.T) {
 		t.Errorf("first.txt = %q", got)
 	}
 }
+
+// TestBuildSameRuleInTwoPackages builds two packages holding the same
+// rule on the same files: commands run in their package, so both keys
+// hash the same relative paths, and yet each package gets its own
+// outputs, never the other's record.
+func TestBuildSameRuleInTwoPackages(t *testing.T) {
+	f := &fakeRunner{}
+	rule := `rule(name = "g", srcs = ["a.txt"], outs = ["g.out"], cmd = "cat")` + "\n"
+	root := writeTree(t, map[string]string{"p/BUILD": rule, "p/a.txt": "a\n", "q/BUILD": rule, "q/a.txt": "a\n"})
+	ws, _ := openTest(t, root, f, "")
+	expectRan(t, ws, f, Request{}, "//p:g", "//q:g")
+	if got := readFile(t, root, "q/g.out"); got != "a\n" {
+		t.Errorf("q/g.out = %q", got)
+	}
+}
