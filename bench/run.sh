@@ -5,6 +5,8 @@
 #   bench/run.sh                      1k, 10k and 50k rules, and hashing
 #   bench/run.sh --quick              1k rules, no hashing: under a minute
 #   bench/run.sh --sizes 1000,10000   chosen sizes (rules)
+#   bench/run.sh --baseline OLD       also time another pex binary (before
+#                                     a change), side by side in the same run
 #
 # It installs what it misses from Debian (ninja-build, make, hyperfine, time,
 # b3sum), builds pex into bench/.bin, and keeps hyperfine's JSON exports in
@@ -26,17 +28,20 @@ QUICK=0
 HASH=1
 KEEP=0
 PEX_GIVEN=
+BASELINE=
 OUT_FILE=$BENCH_DIR/RESULTS.md
 
 usage() {
 	cat <<EOF
-usage: bench/run.sh [--quick] [--sizes N,N,...] [--no-hash] [--pex FILE] [--out FILE] [--keep]
+usage: bench/run.sh [--quick] [--sizes N,N,...] [--no-hash] [--pex FILE] [--baseline FILE] [--out FILE] [--keep]
 
   --quick        1000 rules only, fewer runs, no hashing (under a minute)
   --sizes LIST   comma-separated workspace sizes in rules (default $SIZES)
   --hash         measure hashing throughput (default, except with --quick)
   --no-hash      skip the hashing throughput measurement
   --pex FILE     benchmark this pex binary instead of building ./cmd/pex
+  --baseline FILE  also time this pex binary (say, main before a change) in
+                 the same run, on its own copy of each workspace
   --out FILE     where to write the table (default bench/RESULTS.md)
   --keep         keep the generated workspaces (their path is printed)
 EOF
@@ -71,6 +76,11 @@ parse_args() {
 		--pex)
 			[[ $# -ge 2 ]] || die "--pex needs a value"
 			PEX_GIVEN=$2
+			shift
+			;;
+		--baseline)
+			[[ $# -ge 2 ]] || die "--baseline needs a value"
+			BASELINE=$2
 			shift
 			;;
 		--out)
@@ -151,6 +161,11 @@ build_binaries() {
 		(cd "$ROOT" && CGO_ENABLED=0 go build -o "$PEX" ./cmd/pex) || die "pex does not build"
 	fi
 	(cd "$ROOT" && go build -o "$GEN" ./bench/gen) || die "bench/gen does not build"
+	if [[ -n $BASELINE ]]; then
+		[[ -x $BASELINE ]] || die "--baseline $BASELINE: not an executable"
+		cp "$BASELINE" "$BIN/pex-before"
+		TOOLS=(pex before ninja make)
+	fi
 }
 
 # --- workspaces ------------------------------------------------------------
@@ -168,12 +183,16 @@ setup_size() {
 	"$GEN" -packages "$packages" -rules "$RULES_PER_PACKAGE" -out "$WS/pex"
 	cp -a "$WS/pex" "$WS/ninja"
 	cp -a "$WS/pex" "$WS/make"
+	[[ -z $BASELINE ]] || cp -a "$WS/pex" "$WS/before"
 	# shellcheck source=/dev/null
 	source "$WS/pex/bench.env"
 	export PEX_CACHE_DIR=$WS/pex-cache
 	CMD[pex]="$PEX -C $WS/pex -j $JOBS build //..."
 	CMD[ninja]="ninja -C $WS/ninja -j $JOBS"
 	CMD[make]="make -C $WS/make -j $JOBS"
+	# The baseline shares the store (its keys are its own; a clean build
+	# of either empties it first) and runs without a wrapper, as pex does.
+	CMD[before]="$BIN/pex-before -C $WS/before -j $JOBS build //..."
 	write_prepare_scripts
 }
 
@@ -185,7 +204,7 @@ write_prepare_scripts() {
 	local tool state
 	for tool in "${TOOLS[@]}"; do
 		case $tool in
-		pex) state="rm -rf .pex '$PEX_CACHE_DIR' && mkdir -p '$PEX_CACHE_DIR'" ;;
+		pex | before) state="rm -rf .pex '$PEX_CACHE_DIR' && mkdir -p '$PEX_CACHE_DIR'" ;;
 		ninja) state="rm -f .ninja_log .ninja_deps" ;;
 		make) state=":" ;;
 		esac
@@ -219,13 +238,13 @@ verify_outputs() {
 	local count
 	count=$(wc -l <"$WS/sums-pex")
 	((count == RULES)) || die "pex wrote $count outputs, want $RULES ($WS/pex)"
-	for tool in ninja make; do
+	for tool in "${TOOLS[@]:1}"; do
 		if ! cmp -s "$WS/sums-pex" "$WS/sums-$tool"; then
 			diff "$WS/sums-pex" "$WS/sums-$tool" | head -n 20 >&2
 			die "outputs differ between pex and $tool ($WS/sums-pex, $WS/sums-$tool)"
 		fi
 	done
-	log "outputs identical: $count files, pex = ninja = make"
+	log "outputs identical: $count files, $(IFS=/; echo "${TOOLS[*]}" | sed 's|/| = |g')"
 }
 
 # clean_build_and_verify builds from scratch with each tool and compares.
@@ -255,7 +274,7 @@ clean_once() {
 # incrementally and compares: this catches a tool that missed a change.
 resync_and_verify() {
 	local tool
-	for tool in ninja make; do
+	for tool in "${TOOLS[@]:1}"; do
 		cp "$WS/pex/$LEAF_SRC" "$WS/$tool/$LEAF_SRC"
 	done
 	for tool in "${TOOLS[@]}"; do
@@ -310,6 +329,11 @@ count_noop_work() {
 	local n
 	n=$("$PEX" -C "$WS/pex" -j "$JOBS" --json build //... 2>/dev/null | grep -c '"cache":"miss"' || true)
 	record noop-work "$SIZE" pex "$n"
+	if [[ -n $BASELINE ]]; then
+		# shellcheck disable=SC2086 # CMD holds a command line
+		n=$(${CMD[before]/ build / --json build } 2>/dev/null | grep -c '"cache":"miss"' || true)
+		record noop-work "$SIZE" before "$n"
+	fi
 	n=$(ninja -C "$WS/ninja" -n -j "$JOBS" | grep -c '^\[' || true)
 	record noop-work "$SIZE" ninja "$n"
 	n=$(make -C "$WS/make" -n -j "$JOBS" | grep -c '^cat ' || true)
@@ -426,6 +450,10 @@ scenario_title() {
 
 report_table() {
 	local scenario size p n m r
+	if [[ -n $BASELINE ]]; then
+		report_table_baseline
+		return
+	fi
 	echo "| scenario | rules | pex | ninja | make | pex/ninja | pex/make | budget pex/ninja |"
 	echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
 	for scenario in clean noop change touch memory; do
@@ -437,6 +465,23 @@ report_table() {
 	done
 }
 
+# report_table_baseline is the table with the baseline's column: pex
+# before and after, each as a share of ninja, and after as a share of
+# before.
+report_table_baseline() {
+	local scenario size p b n m r
+	echo "| scenario | rules | pex | pex before | ninja | make | pex/ninja | before/ninja | pex/before | budget pex/ninja |"
+	echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+	for scenario in clean noop change touch memory; do
+		for size in ${SIZES//,/ }; do
+			p=$(value "$scenario" "$size" pex) b=$(value "$scenario" "$size" before)
+			n=$(value "$scenario" "$size" ninja) m=$(value "$scenario" "$size" make)
+			r=$(ratio "$p" "$n")
+			echo "| $(scenario_title "$scenario") | $size | $p | $b | $n | $m | $r | $(ratio "$b" "$n") | $(ratio "$p" "$b") | $(verdict "$r" "$(budget "$scenario" "$size")") |"
+		done
+	done
+}
+
 report_notes() {
 	local size leaf out n p
 	echo
@@ -444,6 +489,7 @@ report_notes() {
 		read -r leaf out n <<<"$(value leaf "$size" all)"
 		echo -n "- $size rules: the leaf source is \`$leaf\`, read only by the rule of \`$out\` (transitive dependents: $n)."
 		echo -n " Rules run by a no-op build: pex $(value noop-work "$size" pex),"
+		[[ -z $BASELINE ]] || echo -n " pex before $(value noop-work "$size" before),"
 		echo " ninja $(value noop-work "$size" ninja), make $(value noop-work "$size" make) (all should be 0)."
 	done
 	if [[ ,$SIZES, == *,10000,* && ,$SIZES, == *,50000,* ]]; then
@@ -481,7 +527,7 @@ what each scenario measures.
 
 - Machine: $(nproc) CPUs ($cpu), $mem RAM, Linux $(uname -r); load average
   $LOAD_BEFORE before the run, $(cut -d' ' -f1-3 /proc/loadavg) after.
-- pex $rev ($("$PEX" version 2>&1 | head -n 1)), ninja $(ninja --version), $(make --version | head -n 1),
+- pex $rev ($("$PEX" version 2>&1 | head -n 1))$([[ -z $BASELINE ]] || echo ", pex before: $BASELINE ($("$BIN/pex-before" version 2>&1 | head -n 1))"), ninja $(ninja --version), $(make --version | head -n 1),
   $(hyperfine --version), $(if have b3sum; then b3sum --version; else echo 'no b3sum'; fi), $(go version | cut -d' ' -f3).
 
 EOF
