@@ -337,3 +337,26 @@ func TestTableCompacts(t *testing.T) {
 		t.Errorf("compacted record = %+v, %v; want the one live group", rec, err)
 	}
 }
+
+// TestReapZombieIsGone counts a group whose only process was killed but
+// not yet collected by its parent (pex died; the reaper got there first)
+// as gone: the next pex must not claim to have stopped it.
+func TestReapZombieIsGone(t *testing.T) {
+	skipUnsupported(t)
+	stateDir := t.TempDir()
+	boot, _ := bootID()
+	pid, start := deadProcess(t)
+	killed := startGroup(t, "sleep 300")
+	line := groupLine(t, killed)
+	if err := killed.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	defer killed.Wait()
+	if !groupGone(killed.Process.Pid, 2*time.Second) {
+		t.Fatal("the killed sleep did not die")
+	}
+	writeRecord(t, stateDir, boot, pid, start, line)
+	if rep := Reap(filepath.Join(stateDir, "procs")); rep.Stopped != 0 {
+		t.Errorf("Reap = %+v, want nothing stopped: the group's one process is a zombie", rep)
+	}
+}

@@ -236,10 +236,18 @@ func hasLiving(pgid int) bool {
 // start time says whether it is the one recorded (a process id reused
 // since never matches). Once it has gone, the group lives on in the
 // processes it started, which are of the same session and started no
-// earlier; no new group can take its id while one of them lives.
+// earlier; no new group can take its id while one of them lives. A
+// zombie counts as gone.
 func (g group) alive() bool {
 	if p, ok := process(g.pgid); ok {
-		return p.start == g.start && p.pgrp == g.pgid
+		if p.start != g.start || p.pgrp != g.pgid {
+			return false // the id went to another process
+		}
+		if !p.zombie {
+			return true
+		}
+		// A first process killed but not yet collected (its parent, pex,
+		// is gone) is dead: the group lives only in what it started.
 	}
 	for _, p := range members(g.pgid) {
 		if p.sid == g.sid && p.start >= g.start && !p.zombie {
