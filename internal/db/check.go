@@ -38,7 +38,7 @@ func (d *DB) Check(req *Request, fsys FS, env func(string) (string, bool)) (*Che
 		c.Plan, files, c.Verified = req.Plan, req.Files, true
 	} else {
 		c.Plan = d.Plan(req.Roots)
-		files = d.planFiles(c.Plan)
+		files, _, _ = d.planFiles(c.Plan)
 	}
 	changed := d.statFiles(files, fsys)
 	c.Files, c.Changed = len(files), len(changed)
@@ -162,10 +162,6 @@ func (d *DB) statFiles(files []FileID, fsys FS) []FileID {
 	}
 	found := make([][]FileID, workers)
 	updates := make([][]update, workers)
-	entries := make([]fileEntry, len(files))
-	for i, id := range files {
-		entries[i] = d.files.entry(id)
-	}
 	now := d.Now()
 	var wg sync.WaitGroup
 	chunk := (len(files) + workers - 1) / workers
@@ -177,7 +173,7 @@ func (d *DB) statFiles(files []FileID, fsys FS) []FileID {
 			st := fsys.Statter()
 			defer st.Close()
 			for i := lo; i < hi; i++ {
-				e := entries[i]
+				e := d.files.entry(files[i]) // reads only, until all are done
 				path := d.strs.bytes(e.off, e.len)
 				cur := st.Stat(path, e.Stat.Kind == cache.Link)
 				if cur == e.Stat && !e.Racy {

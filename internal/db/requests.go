@@ -58,26 +58,20 @@ func (d *DB) MarkVerified(req *Request, plan []RuleID) {
 	if req.Verified == d.stats.ContentGen && !d.files.changed && !d.rows.changed && slices.Equal(req.Plan, plan) {
 		return // still so
 	}
-	for _, r := range plan {
-		if rec, _, err := d.record(r, nil); err != nil || rec.flags&ruleNoCache != 0 {
-			return // a rule that always runs: every build has work
-		}
+	files, env, always := d.planFiles(plan)
+	if always {
+		return // a rule that always runs: every build has work
 	}
-	req.Plan = plan
-	req.Files = d.planFiles(plan)
-	req.Env = req.Env[:0]
-	for _, r := range plan {
-		if rec, _, err := d.record(r, nil); err == nil && rec.flags&rulePassthrough != 0 {
-			req.Env = append(req.Env, r)
-		}
-	}
+	req.Plan, req.Files, req.Env = plan, files, env
 	req.Verified = ^uint64(0) // set by Save to the generation it writes
 	d.modified = true
 }
 
-// planFiles returns the files the rules of plan read and write, by number
-// (which is path order but for files added since the table was made).
-func (d *DB) planFiles(plan []RuleID) []FileID {
+// planFiles returns, in one pass over the rules of plan, the files they
+// read and write by number (path order but for files added since the
+// table was made), those of them that pass host variables through, and
+// whether one of them always runs (cache = False).
+func (d *DB) planFiles(plan []RuleID) (files []FileID, env []RuleID, always bool) {
 	seen := make([]bool, d.Files())
 	var scratch []uint32
 	for _, r := range plan {
@@ -86,12 +80,19 @@ func (d *DB) planFiles(plan []RuleID) []FileID {
 		if err != nil {
 			continue
 		}
+		always = always || rec.flags&ruleNoCache != 0
+		if rec.flags&rulePassthrough != 0 {
+			env = append(env, r)
+		}
 		for _, l := range []int{listInputs, listTools, listOuts} {
 			for _, f := range rec.lists[l] {
 				seen[f] = true
 			}
 		}
-		if row, ok := d.Row(r); ok {
+		if rec.flags&ruleDepfile == 0 {
+			continue
+		}
+		if row, ok := d.row(r); ok {
 			for _, it := range row.Discovered {
 				if int(it.File) < len(seen) {
 					seen[it.File] = true
@@ -99,13 +100,12 @@ func (d *DB) planFiles(plan []RuleID) []FileID {
 			}
 		}
 	}
-	var files []FileID
 	for id, s := range seen {
 		if s {
 			files = append(files, FileID(id))
 		}
 	}
-	return files
+	return files, env, always
 }
 
 func (d *DB) encodeRequests() []byte {
