@@ -16,14 +16,20 @@ import (
 // power cut; without, a crash may leave the old file, never a part of
 // the new one.
 func WriteFile(path string, data []byte, perm fs.FileMode, sync bool) error {
+	return WriteFileFrom(path, perm, sync, func(f *os.File) error {
+		_, err := f.Write(data)
+		return err
+	})
+}
+
+// WriteFileFrom is WriteFile for contents that fill writes to the new
+// file, piece by piece.
+func WriteFileFrom(path string, perm fs.FileMode, sync bool, fill func(*os.File) error) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return err
 	}
-	tmp, err := writeTemp(dir, "."+filepath.Base(path)+".tmp-*", perm, sync, func(f *os.File) error {
-		_, err := f.Write(data)
-		return err
-	})
+	tmp, err := writeTemp(dir, "."+filepath.Base(path)+".tmp-*", perm, sync, fill)
 	if err != nil {
 		return err
 	}

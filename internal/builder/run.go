@@ -40,6 +40,7 @@ type builder struct {
 	byTask  map[*exec.Task]*graph.Target
 	running map[*graph.Target]bool          // the rules with a task
 	shared  map[db.RuleID]map[string]string // what up-to-date rules pass on, by rule
+	fileIDs map[string]db.FileID            // see intern
 	n       atomic.Int32
 	mu      sync.Mutex // guards shared
 	// dbMu serialises the workers' use of the database (see row).
@@ -381,7 +382,7 @@ func (b *builder) setRow(t *graph.Target, key cache.Digest, rec *cache.Record, r
 		row.Read = append(row.Read, rd.digest)
 	}
 	for _, it := range rec.Discovered {
-		row.Discovered = append(row.Discovered, db.Discovered{File: d.Intern(it.Name), Digest: it.Digest})
+		row.Discovered = append(row.Discovered, db.Discovered{File: b.intern(it.Name), Digest: it.Digest})
 	}
 	for _, dep := range t.DepTargets {
 		var gen uint64
@@ -474,7 +475,7 @@ func replay(ctx context.Context, shared map[string]any, rec *cache.Record) {
 func (b *builder) writeFiles() {
 	d := b.db
 	b.memo.Changes(func(p string, st cache.Stat, digest cache.Digest, ok bool) {
-		id := d.Intern(b.rel(p))
+		id := b.intern(b.rel(p))
 		if ok {
 			d.SetFile(id, st, digest, false)
 		} else {
@@ -483,7 +484,7 @@ func (b *builder) writeFiles() {
 	})
 	b.keys.sources.Range(func(_, v any) bool {
 		if r := v.(read); r.seen.Racy() {
-			d.SetFile(d.Intern(r.path), r.seen.Stat(), r.digest, true)
+			d.SetFile(b.intern(r.path), r.seen.Stat(), r.digest, true)
 		}
 		return true
 	})
@@ -499,9 +500,30 @@ func (b *builder) writeFiles() {
 			if o.IsLink() {
 				st = cache.LstatPath(p)
 			}
-			d.SetFile(d.Intern(o.Path), st, o.Digest, st.Recent(now))
+			d.SetFile(b.intern(o.Path), st, o.Digest, st.Recent(now))
 		}
 	}
+}
+
+// intern returns the file table's number for path: from the files of the
+// rules this build decoded, which hold nearly every path it learns about,
+// else from the database (whose index of every path is built on first
+// use, a pass over the whole table). Callers hold dbMu or run alone.
+func (b *builder) intern(path string) db.FileID {
+	if b.fileIDs == nil {
+		b.fileIDs = map[string]db.FileID{}
+		for _, r := range b.ids {
+			for _, f := range b.db.RuleFiles(r) {
+				b.fileIDs[b.db.File(f).Path] = f
+			}
+		}
+	}
+	if id, ok := b.fileIDs[path]; ok {
+		return id
+	}
+	id := b.db.Intern(path)
+	b.fileIDs[path] = id
+	return id
 }
 
 // consistent reports whether the files this build hashed are as they were

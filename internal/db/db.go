@@ -140,8 +140,11 @@ func (d *DB) load(data []byte) error {
 	return d.stats.decode(d.sec[secStats])
 }
 
-// Save writes the database whole, synced, in one rename. The content
-// generation moves when a file's or a row's contents did.
+// Save writes the database whole, in one rename. The content generation
+// moves when a file's or a row's contents did. The file is not synced: a
+// power cut may leave the old database, or one that fails its checksums
+// and is ignored, and either way every file is checked against what it
+// holds; a kill -9 leaves the old database or the new.
 func (d *DB) Save() error {
 	if d.files.changed || d.rows.changed {
 		d.stats.ContentGen++
@@ -157,45 +160,39 @@ func (d *DB) Save() error {
 	sections[secStrings] = d.strs.all() // last: the others add to it
 	le := binary.LittleEndian
 	end := headerFixed + numSections*sectionEntry
-	out := make([]byte, end+4, end+4+d.size(sections))
-	copy(out, magic)
-	le.PutUint32(out[8:], layoutVersion)
-	le.PutUint32(out[12:], cache.FormatVersion)
-	le.PutUint32(out[16:], numSections)
-	off := uint64(len(out))
+	header := make([]byte, end+4)
+	copy(header, magic)
+	le.PutUint32(header[8:], layoutVersion)
+	le.PutUint32(header[12:], cache.FormatVersion)
+	le.PutUint32(header[16:], numSections)
+	off := uint64(len(header))
 	for id := 1; id <= numSections; id++ {
-		e := out[headerFixed+(id-1)*sectionEntry:]
+		e := header[headerFixed+(id-1)*sectionEntry:]
 		le.PutUint32(e, uint32(id))
 		le.PutUint32(e[4:], cache.Checksum(sections[id]))
 		le.PutUint64(e[8:], off)
 		le.PutUint64(e[16:], uint64(len(sections[id])))
 		off += uint64(len(sections[id]))
 	}
-	le.PutUint32(out[end:], cache.Checksum(out[:end]))
-	for id := 1; id <= numSections; id++ {
-		out = append(out, sections[id]...)
-	}
-	if err := cache.WriteFile(d.layout.DB(), out, 0o666, true); err != nil {
+	le.PutUint32(header[end:], cache.Checksum(header[:end]))
+	err := cache.WriteFileFrom(d.layout.DB(), 0o666, false, func(f *os.File) error {
+		if _, err := f.Write(header); err != nil {
+			return err
+		}
+		for id := 1; id <= numSections; id++ {
+			if _, err := f.Write(sections[id]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("cannot save %s: %v", d.layout.DB(), err)
 	}
-	// From here on the database is what was written: a pex watch keeping
-	// it goes on from there.
-	saved := &DB{layout: d.layout, reqs: map[cache.Digest]*Request{}, Now: d.Now}
-	saved.init()
-	if err := saved.load(out); err != nil {
-		return fmt.Errorf("cannot read back %s: %v", d.layout.DB(), err)
-	}
-	*d = *saved
-	d.init()
+	// What is in memory is what was written: a pex watch keeping the
+	// database goes on from there.
+	d.files.changed, d.rows.changed, d.modified = false, false, false
 	return nil
-}
-
-func (d *DB) size(sections [numSections + 1][]byte) int {
-	n := 0
-	for _, s := range sections {
-		n += len(s)
-	}
-	return n
 }
 
 // strs holds the database's strings: those read, then those added.
