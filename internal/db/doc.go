@@ -29,10 +29,12 @@
 //
 // # Format
 //
-// The file is written whole, to a temporary file that is synced and
-// renamed over the old one: a reader sees the old database or the new,
-// and a build killed at any moment leaves one of them. All integers are
-// little-endian:
+// The file is written whole, to a temporary file renamed over the old
+// one: a reader sees the old database or the new, and a build killed at
+// any moment leaves one of them. It is not synced: after a power cut the
+// old database, or one that fails its checksums, is no worse than a
+// build killed before it saved, since every file is checked against what
+// it holds. All integers are little-endian:
 //
 //	"pex db\n\x00"  magic (8 bytes)
 //	u32 layout version, u32 cache.FormatVersion, u32 section count n
