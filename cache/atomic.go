@@ -10,21 +10,12 @@ import (
 	"path/filepath"
 )
 
-// WriteFile replaces the file at path with data in one rename, creating
-// its directory if needed. With sync, the data is synced before the
-// rename and the directory after it, so that the new file survives a
-// power cut; without, a crash may leave the old file, never a part of
-// the new one.
-func WriteFile(path string, data []byte, perm fs.FileMode, sync bool) error {
-	return WriteFileFrom(path, perm, sync, func(f *os.File) error {
-		_, err := f.Write(data)
-		return err
-	})
-}
-
-// WriteFileFrom is WriteFile for contents that fill writes to the new
-// file, piece by piece.
-func WriteFileFrom(path string, perm fs.FileMode, sync bool, fill func(*os.File) error) error {
+// WriteFile replaces the file at path with what fill writes to a new
+// file, in one rename, creating its directory if needed. With sync, the
+// data is synced before the rename and the directory after it, so that
+// the new file survives a power cut; without, a crash may leave the old
+// file, never a part of the new one.
+func WriteFile(path string, perm fs.FileMode, sync bool, fill func(*os.File) error) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return err

@@ -94,9 +94,6 @@ func NewStringDecoder(s string) *Decoder { return &Decoder{b: []byte(s), all: s}
 // Err returns the first error, which wraps ErrCorrupt.
 func (d *Decoder) Err() error { return d.err }
 
-// Len returns how many bytes are left.
-func (d *Decoder) Len() int { return len(d.b) }
-
 // Fail makes the decoder fail: the data is not what it should be.
 func (d *Decoder) Fail() {
 	if d.err == nil {

@@ -32,23 +32,6 @@ type Plan struct {
 	providers map[string][]*graph.Target
 }
 
-// dependents returns, for each rule of the plan, the rules of the plan
-// that need it: through deps and srcs, or by requiring a token it provides.
-func (p *Plan) dependents() map[*graph.Target][]*graph.Target {
-	rdeps := make(map[*graph.Target][]*graph.Target, len(p.Rules))
-	for _, t := range p.Rules {
-		for _, d := range t.DepTargets {
-			rdeps[d] = append(rdeps[d], t)
-		}
-		for _, tok := range t.Requires {
-			for _, d := range p.providers[tok] {
-				rdeps[d] = append(rdeps[d], t)
-			}
-		}
-	}
-	return rdeps
-}
-
 // NewPlan computes the closure of the selected rules: what they depend on
 // and the providers of every token they require, transitively. A token
 // that no rule of the graph provides is a positioned error.

@@ -175,7 +175,7 @@ func (d *DB) Save() error {
 		off += uint64(len(sections[id]))
 	}
 	le.PutUint32(header[end:], cache.Checksum(header[:end]))
-	err := cache.WriteFileFrom(d.layout.DB(), 0o666, false, func(f *os.File) error {
+	err := cache.WriteFile(d.layout.DB(), 0o666, false, func(f *os.File) error {
 		if _, err := f.Write(header); err != nil {
 			return err
 		}

@@ -79,12 +79,6 @@ func (d *DB) File(id FileID) File {
 	return e.File
 }
 
-// pathBytes returns the path of id without copying it.
-func (d *DB) pathBytes(id FileID) []byte {
-	e := d.files.entry(id)
-	return d.strs.bytes(e.off, e.len)
-}
-
 // Lookup returns the number of the entry for path.
 func (d *DB) Lookup(path string) (FileID, bool) {
 	f := &d.files

@@ -158,7 +158,7 @@ func sameForDependents(a, b *Row) bool {
 }
 
 // encode returns the rows' sections for the current rule table: rows
-// are carried by rule number (remapRows moved them after an evaluation).
+// are carried by rule number (SetEvaluation moved them by label).
 func (r *rows) encode() (index, data []byte) {
 	n := r.db.Rules()
 	index = make([]byte, n*rowIndexRecord)
@@ -251,20 +251,4 @@ func decodeRow(b []byte) (*Row, error) {
 		return nil, err
 	}
 	return row, nil
-}
-
-// remapRows carries the rows over to a new rule table, by label: rule
-// old.Label(i) is now rule at[i], or gone (-1).
-func (d *DB) remapRows(oldLabel func(RuleID) string, oldN int) {
-	moved := map[RuleID]*Row{}
-	for i := range RuleID(oldN) {
-		row, ok := d.Row(i)
-		if !ok {
-			continue
-		}
-		if id, ok := d.RuleOf(oldLabel(i)); ok {
-			moved[id] = row
-		}
-	}
-	d.rows = rows{db: d, over: moved, changed: true}
 }

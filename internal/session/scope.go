@@ -313,13 +313,6 @@ func underAny(p string, roots []string) bool {
 	return false
 }
 
-func pathJoin(pkg, f string) string {
-	if pkg == "" {
-		return f
-	}
-	return pkg + "/" + f
-}
-
 // walkRoots returns the package paths that recursive patterns cover:
 // there, a new BUILD file adds rules to the selection.
 func walkRoots(args []string, cwdPkg string) []string {
