@@ -348,7 +348,10 @@ func TestReapZombieIsGone(t *testing.T) {
 	pid, start := deadProcess(t)
 	killed := startGroup(t, "sleep 300")
 	line := groupLine(t, killed)
-	if err := killed.Process.Signal(syscall.SIGKILL); err != nil {
+	// Kill the whole group: sh may run sleep as a child rather than exec it,
+	// and a killed sh alone would leave that child living. The leader stays
+	// a zombie until the deferred Wait.
+	if err := syscall.Kill(-killed.Process.Pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	defer killed.Wait()
