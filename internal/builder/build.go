@@ -141,6 +141,16 @@ func (w *Workspace) Build(ctx context.Context, req Request) (*Summary, error) {
 	locked := busy == nil
 	for {
 		st, err := w.prepare(ctx, req, locked)
+		if errors.Is(err, db.ErrDamaged) {
+			// A part of the database read only now failed its checksum:
+			// start again from an empty one, which takes the lock.
+			damage := err
+			st, err = nil, nil
+			if locked {
+				w.db.Reset(fmt.Sprintf("ignored %v: every rule is checked again", damage))
+				st, err = w.prepare(ctx, req, locked)
+			}
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -156,6 +166,7 @@ func (w *Workspace) Build(ctx context.Context, req Request) (*Summary, error) {
 			return nil, err
 		}
 		locked = true
+		w.db = nil // its holder may have saved it: read it again
 	}
 }
 
@@ -173,7 +184,7 @@ type step struct {
 // prepare takes steps 1 to 4. Without the lock it returns nil when the
 // build has anything to do but replay.
 func (w *Workspace) prepare(ctx context.Context, req Request, locked bool) (*step, error) {
-	d, err := w.database(!locked || w.unlock != nil && w.db != nil && w.db.Note != "")
+	d, err := w.database(!locked)
 	if err != nil {
 		return nil, err
 	}
@@ -336,8 +347,8 @@ func (w *Workspace) explainCheck(req Request, sum *Summary) {
 func (w *Workspace) replay(req Request, st *step, sum *Summary) {
 	d := st.d
 	req.OnEvent(Event{Event: EventBuildStarted, Total: len(st.check.Plan)})
-	for _, r := range st.check.Plan {
-		ev := d.Replay(r)
+	for i := range st.check.Plan {
+		ev := d.Replay(st.check, i)
 		e := Event{Event: EventRule, Label: ev.Label, Status: ev.Status, Cache: "hit", Findings: ev.Findings, Test: ev.Test}
 		sum.count(e)
 		req.OnEvent(e)

@@ -129,9 +129,9 @@ func (w *Workspace) run(ctx context.Context, req Request, st *step, sum *Summary
 		}
 	}
 	req.OnEvent(Event{Event: EventBuildStarted, Total: len(c.Plan)})
-	for _, id := range c.Plan {
+	for i, id := range c.Plan {
 		if !dirty[id] {
-			ev := d.Replay(id)
+			ev := d.Replay(c, i)
 			e := Event{Event: EventRule, Label: ev.Label, Status: ev.Status, Cache: "hit", Findings: ev.Findings, Test: ev.Test}
 			sum.count(e)
 			req.OnEvent(e)

@@ -617,3 +617,41 @@ func TestBuildSameRuleInTwoPackages(t *testing.T) {
 		t.Errorf("q/g.out = %q", got)
 	}
 }
+
+// TestBuildDamagedRowsFoundLate: the row data is checked only when a
+// build reads it. Damage found then makes the build start from an empty
+// database, saying so: every rule is checked again, the outputs come
+// from the store, and nothing runs that did not change.
+func TestBuildDamagedRowsFoundLate(t *testing.T) {
+	f := &fakeRunner{}
+	root := writeTree(t, chain)
+	ws, _ := openTest(t, root, f, "")
+	expectRan(t, ws, f, Request{}, "//:lower", "//:upper", "//:first", "//:c")
+	ws.Close()
+	data, err := os.ReadFile(ws.layout.DB())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The row data is section 7; its offset is in the section table.
+	off := int(data[20+6*24+8]) | int(data[20+6*24+9])<<8 | int(data[20+6*24+10])<<16
+	data[off+5] ^= 0xff
+	if err := os.WriteFile(ws.layout.DB(), data, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	write(t, root, "c.txt", "c2\n") // the check must read rows
+	ws, _ = openTest(t, root, f, ws.StoreDir())
+	sum, events, notes := build(t, ws, Request{})
+	if got := f.took(); !slices.Equal(got, []string{"//:c"}) {
+		t.Errorf("ran %q, want only //:c", got)
+	}
+	if !slices.ContainsFunc(notes, func(n string) bool { return strings.Contains(n, "fails its checksum") }) {
+		t.Errorf("notes %q, want one saying the database was damaged", notes)
+	}
+	if sum.Evaluated == "" || events["//:first"].Status != "warn" || events["//:lower"].Cache != "hit" {
+		t.Errorf("after damage: evaluated %q, //:first %+v, //:lower %+v", sum.Evaluated, events["//:first"], events["//:lower"])
+	}
+	if got := readFile(t, root, "c.out"); got != "c2\n" {
+		t.Errorf("c.out = %q", got)
+	}
+	expectRan(t, ws, f, Request{})
+}

@@ -25,72 +25,114 @@ type Check struct {
 	// Verified says the request was verified at the database's content
 	// generation: rows needed no checking, only the files' stats.
 	Verified bool
+	flags    []byte // a verified request's replay flags, aligned with Plan
 }
 
 // Check checks the request's rules against the file system and the
 // database. env looks up host variables.
 func (d *DB) Check(req *Request, fsys FS, env func(string) (string, bool)) (*Check, error) {
-	c := &Check{Why: map[RuleID]string{}}
-	d.Use(req)
-	verified := req.Verified != 0 && req.Verified == d.stats.ContentGen && d.validIDs(req)
-	var files []FileID
-	if verified {
-		c.Plan, files, c.Verified = req.Plan, req.Files, true
-	} else {
-		c.Plan = d.Plan(req.Roots)
-		files, _, _ = d.planFiles(c.Plan)
-	}
-	changed := d.statFiles(files, fsys)
-	c.Files, c.Changed = len(files), len(changed)
-	envRules := req.Env
-	if !verified {
-		envRules = nil
-	}
-	if verified && len(changed) == 0 {
-		for _, r := range envRules {
-			if why := d.envChanged(r, env); why != "" {
-				c.Why[r] = why
-			}
-		}
-		if len(c.Why) == 0 {
-			return c, nil
-		}
-	}
-	isChanged := make([]bool, d.Files())
-	for _, f := range changed {
-		isChanged[f] = true
-	}
-	if err := d.mark(c, isChanged, !verified, env); err != nil {
-		return nil, err
-	}
-	return c, nil
+	return d.check(req, nil, fsys, env)
 }
 
 // CheckPaths is Check for a verified request when every path that may
 // have changed since is known (pex watch saw them): only those, and the
 // racy entries, are stat'ed.
 func (d *DB) CheckPaths(req *Request, paths []string, fsys FS, env func(string) (string, bool)) (*Check, error) {
-	if req.Verified == 0 || req.Verified != d.stats.ContentGen || !d.validIDs(req) {
+	if !d.verified(req) {
 		return d.Check(req, fsys, env)
 	}
-	d.Use(req)
 	want := make(map[FileID]bool, len(paths))
 	for _, p := range paths {
 		if id, ok := d.Lookup(p); ok {
 			want[id] = true
 		}
 	}
-	sub := &Request{Verified: req.Verified, Plan: req.Plan, Env: req.Env, Roots: req.Roots}
+	only := []FileID{}
 	for _, f := range req.Files {
 		if want[f] || d.files.entry(f).Racy {
-			sub.Files = append(sub.Files, f)
+			only = append(only, f)
 		}
 	}
-	c, err := d.Check(sub, fsys, env)
-	if c != nil {
-		c.Files = len(req.Files)
+	return d.check(req, only, fsys, env)
+}
+
+// verified reports whether req was verified at the content generation,
+// and its lists fit the tables.
+func (d *DB) verified(req *Request) bool {
+	return req.Verified != 0 && req.Verified == d.stats.ContentGen && d.validIDs(req)
+}
+
+// check checks req, stat'ing only the files of only when it is not nil
+// (and req is verified).
+func (d *DB) check(req *Request, only []FileID, fsys FS, env func(string) (string, bool)) (*Check, error) {
+	c := &Check{Why: map[RuleID]string{}}
+	d.Use(req)
+	if !d.verified(req) {
+		// Every rule is looked at: its record and its row.
+		if err := d.verifyLazy(); err != nil {
+			return nil, err
+		}
+		c.Plan = d.Plan(req.Roots)
+		files := &Request{}
+		if d.planLists(files, c.Plan) {
+			files.Files = d.allFiles(c.Plan)
+		} else {
+			d.planned = files // for MarkVerified
+		}
+		changed := d.statFiles(files.Files, fsys)
+		c.Files, c.Changed = len(files.Files), len(changed)
+		return c, d.mark(c, d.isChanged(changed), env)
 	}
-	return c, err
+	c.Plan, c.Verified, c.flags = req.Plan, true, req.flags
+	files := req.Files
+	if only != nil {
+		files = only
+	}
+	changed := d.statFiles(files, fsys)
+	c.Files, c.Changed = len(req.Files), len(changed)
+	for _, r := range req.Env {
+		if why := d.envChanged(r, env); why != "" {
+			c.Why[r] = why
+		}
+	}
+	if len(changed) == 0 && len(c.Why) == 0 {
+		if slices.ContainsFunc(req.flags, func(f byte) bool { return f&replayWarn != 0 }) {
+			return c, d.verifyLazy() // the replay reads the rows of findings
+		}
+		return c, nil
+	}
+	if err := d.verifyLazy(); err != nil {
+		return nil, err
+	}
+	return c, d.markVerified(c, req, changed)
+}
+
+// allFiles returns the files the rules of plan read and write, for a plan
+// with a rule that always runs (planLists sets no lists for it).
+func (d *DB) allFiles(plan []RuleID) []FileID {
+	seen := make([]bool, d.Files())
+	for _, r := range plan {
+		for _, f := range d.RuleFiles(r) {
+			if int(f) < len(seen) {
+				seen[f] = true
+			}
+		}
+	}
+	var files []FileID
+	for id, s := range seen {
+		if s {
+			files = append(files, FileID(id))
+		}
+	}
+	return files
+}
+
+func (d *DB) isChanged(changed []FileID) []bool {
+	is := make([]bool, d.Files())
+	for _, f := range changed {
+		is[f] = true
+	}
+	return is
 }
 
 // validIDs reports whether a request's numbers fit the tables.
@@ -213,19 +255,20 @@ func contentDigest(fsys FS, path string, kind cache.Kind) (cache.Digest, error) 
 	return fsys.Hash(path)
 }
 
-// mark marks the dirty rules of c.Plan: those whose files changed, and,
-// when rows is set, those whose row no longer matches (never built,
-// another definition, a file's digest or a dependency's row moved,
-// other variable values); then everything that depends on them.
-func (d *DB) mark(c *Check, changed []bool, rows bool, env func(string) (string, bool)) error {
-	k := &checker{d: d, changed: changed, rows: rows, env: env, cached: map[RuleID]*Row{}}
-	inPlan := make(map[RuleID]bool, len(c.Plan))
-	for _, r := range c.Plan {
-		inPlan[r] = true
+// mark marks the dirty rules of c.Plan: those whose files changed or
+// whose row no longer matches (never built, another definition, a file's
+// digest or a dependency's row moved, other variable values); then
+// everything that depends on them.
+func (d *DB) mark(c *Check, changed []bool, env func(string) (string, bool)) error {
+	k := &checker{d: d, changed: changed, rows: true, env: env, cached: map[RuleID]*Row{}}
+	pos := make(map[RuleID]uint32, len(c.Plan))
+	for p, r := range c.Plan {
+		pos[r] = uint32(p)
 	}
-	dependents := map[RuleID][]RuleID{}
+	needers := make([][]uint32, len(c.Plan))
+	var dirty []uint32
 	var scratch []uint32
-	for _, r := range c.Plan {
+	for p, r := range c.Plan {
 		rec, s, err := d.record(r, scratch[:0])
 		scratch = s
 		if err != nil {
@@ -233,30 +276,67 @@ func (d *DB) mark(c *Check, changed []bool, rows bool, env func(string) (string,
 		}
 		for _, l := range []int{listDeps, listProviders} {
 			for _, dep := range rec.lists[l] {
-				if inPlan[RuleID(dep)] {
-					dependents[RuleID(dep)] = append(dependents[RuleID(dep)], r)
+				if q, ok := pos[RuleID(dep)]; ok {
+					needers[q] = append(needers[q], uint32(p))
 				}
 			}
 		}
-		if _, dirty := c.Why[r]; !dirty {
-			if why := k.ruleChanged(r, rec); why != "" {
-				c.Why[r] = why
-			}
+		if why := k.ruleChanged(r, rec); why != "" {
+			c.Why[r] = why
+			dirty = append(dirty, uint32(p))
 		}
 	}
-	// Spread: what needs a dirty rule is dirty too.
-	var stack []RuleID
-	for r := range c.Why {
-		stack = append(stack, r)
+	d.spread(c, dirty, needers)
+	return nil
+}
+
+// markVerified marks the dirty rules of c.Plan, whose request req was
+// verified, from the files that changed and the rules whose variables
+// did (already in c.Why), through the request's edges back: only the
+// rules reading or writing a changed file are decoded.
+func (d *DB) markVerified(c *Check, req *Request, changed []FileID) error {
+	e, err := d.reverse(req)
+	if err != nil {
+		return err
 	}
-	slices.Sort(stack)
+	k := &checker{d: d, changed: d.isChanged(changed), cached: map[RuleID]*Row{}}
+	var seeds []uint32
+	for _, f := range changed {
+		if i, ok := slices.BinarySearch(req.Files, f); ok {
+			seeds = append(seeds, e.users[i]...)
+		}
+	}
+	slices.Sort(seeds)
+	var dirty []uint32
+	for _, p := range slices.Compact(seeds) {
+		r := req.Plan[p]
+		rec, _, err := d.record(r, nil)
+		if err != nil {
+			return err
+		}
+		if why := k.ruleChanged(r, rec); why != "" {
+			c.Why[r] = why
+		}
+	}
+	for r := range c.Why {
+		p, _ := slices.BinarySearch(req.Plan, r)
+		dirty = append(dirty, uint32(p))
+	}
+	d.spread(c, dirty, e.needers)
+	return nil
+}
+
+// spread marks dirty what needs a dirty rule, transitively, and sets
+// c.Dirty; dirty and needers are positions in c.Plan.
+func (d *DB) spread(c *Check, dirty []uint32, needers [][]uint32) {
+	stack := slices.Clone(dirty)
 	for len(stack) > 0 {
-		r := stack[len(stack)-1]
+		p := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		for _, dep := range dependents[r] {
-			if _, dirty := c.Why[dep]; !dirty {
-				c.Why[dep] = "it needs " + d.Label(r) + ", which changed"
-				stack = append(stack, dep)
+		for _, q := range needers[p] {
+			if _, ok := c.Why[c.Plan[q]]; !ok {
+				c.Why[c.Plan[q]] = "it needs " + d.Label(c.Plan[p]) + ", which changed"
+				stack = append(stack, q)
 			}
 		}
 	}
@@ -264,7 +344,6 @@ func (d *DB) mark(c *Check, changed []bool, rows bool, env func(string) (string,
 		c.Dirty = append(c.Dirty, r)
 	}
 	slices.Sort(c.Dirty)
-	return nil
 }
 
 // checker checks rules against the file table: the files that changed,

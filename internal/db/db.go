@@ -1,10 +1,12 @@
 package db
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/pex-build/pex/cache"
@@ -12,7 +14,7 @@ import (
 
 const (
 	magic         = "pex db\n\x00"
-	layoutVersion = 1
+	layoutVersion = 2
 	headerFixed   = len(magic) + 12
 	sectionEntry  = 24
 )
@@ -34,14 +36,27 @@ const (
 // ErrDamaged says the database file is not one this pex wrote whole.
 var ErrDamaged = errors.New("damaged")
 
+func errDamaged(what string) error { return fmt.Errorf("%s: %w", what, ErrDamaged) }
+
 // DB is a workspace's build database, as read when opened plus what the
 // current build changed. Reads are lazy: a no-op build decodes only what
-// it replays. A DB is not safe for concurrent use: a build's workers
-// take turns (internal/builder serialises them).
+// it replays, and the rule and row data it never reads are not checked
+// either. A DB is not safe for concurrent use: a build's workers take
+// turns (internal/builder serialises them).
 type DB struct {
 	layout Layout
 	data   []byte // the file, mapped; nil for a new database
 	sec    [numSections + 1][]byte
+	// lazy holds the checksums of the rule and row data, checked on first
+	// use (see verifyLazy); lazyErr is what that check found.
+	lazy    map[int]uint32
+	lazyErr error
+
+	// The file as this process last read or wrote it: a record is
+	// appended only to that file (same stat), at that size. whole is the
+	// size of its part written whole, before the records appended.
+	file        cache.Stat
+	size, whole int64
 
 	strs  strs
 	files files
@@ -50,6 +65,9 @@ type DB struct {
 	rows  rows
 	reqs  map[cache.Digest]*Request
 	stats Stats
+	// planned are the lists the last check made of a request that was not
+	// verified, for MarkVerified to keep.
+	planned *Request
 	// modified says something changed since the database was read.
 	modified bool
 	// Now is the clock that tells whether a stat is too recent to vouch
@@ -67,8 +85,8 @@ func (d *DB) Modified() bool { return d.modified }
 // names. A missing file is an empty database; a damaged one too, with a
 // Note saying so. Only an error reading an existing file is returned.
 func Open(layout Layout) (*DB, error) {
-	d := &DB{layout: layout, reqs: map[cache.Digest]*Request{}}
-	d.init()
+	d := &DB{layout: layout}
+	d.Reset("")
 	data, _, _, err := cache.MapFile(layout.DB())
 	if errors.Is(err, os.ErrNotExist) {
 		return d, nil
@@ -77,24 +95,30 @@ func Open(layout Layout) (*DB, error) {
 		return nil, fmt.Errorf("cannot read %s: %v", layout.DB(), err)
 	}
 	if err := d.load(data); err != nil {
-		*d = DB{layout: layout, reqs: map[cache.Digest]*Request{},
-			Note: fmt.Sprintf("ignored %s (%v): every rule is checked again", layout.DB(), err)}
-		d.init()
+		d.Reset(fmt.Sprintf("ignored %s (%v): every rule is checked again", layout.DB(), err))
 	}
 	return d, nil
 }
 
-func (d *DB) init() {
-	if d.Now == nil {
-		d.Now = time.Now
+// Reset empties the database, as a missing file would, with note saying
+// why (a damaged section found late); Save then writes it whole.
+func (d *DB) Reset(note string) {
+	now := d.Now
+	if now == nil {
+		now = time.Now
 	}
+	*d = DB{layout: d.layout, reqs: map[cache.Digest]*Request{}, Now: now, Note: note, size: -1}
 	d.files.db = d
 	d.rules.db = d
 	d.rows.db = d
 }
 
-// load checks the header and every section's checksum and sets up the
-// lazy views.
+// lazySections are checked on first use: a no-op build never reads them.
+var lazySections = []int{secRuleData, secRowData}
+
+// load checks the header and the checksums of the sections every build
+// reads, sets up the lazy views, and applies the records appended since
+// the file was written whole.
 func (d *DB) load(data []byte) error {
 	if len(data) < headerFixed || string(data[:len(magic)]) != magic {
 		return fmt.Errorf("not a pex database: %w", ErrDamaged)
@@ -108,6 +132,8 @@ func (d *DB) load(data []byte) error {
 	if n != numSections || len(data) < end+4 || le.Uint32(data[end:]) != cache.Checksum(data[:end]) {
 		return fmt.Errorf("bad header: %w", ErrDamaged)
 	}
+	whole := uint64(end + 4)
+	d.lazy = map[int]uint32{}
 	for i := range n {
 		e := data[headerFixed+i*sectionEntry:]
 		id, crc, off, size := le.Uint32(e), le.Uint32(e[4:]), le.Uint64(e[8:]), le.Uint64(e[16:])
@@ -115,10 +141,13 @@ func (d *DB) load(data []byte) error {
 			return fmt.Errorf("bad section table: %w", ErrDamaged)
 		}
 		body := data[off : off+size : off+size]
-		if cache.Checksum(body) != crc {
+		if slices.Contains(lazySections, int(id)) {
+			d.lazy[int(id)] = crc
+		} else if cache.Checksum(body) != crc {
 			return fmt.Errorf("section %d fails its checksum: %w", id, ErrDamaged)
 		}
 		d.sec[id] = body
+		whole = max(whole, off+size)
 	}
 	d.data = data
 	d.strs.base = d.sec[secStrings]
@@ -137,19 +166,215 @@ func (d *DB) load(data []byte) error {
 	if err := d.decodeRequests(d.sec[secRequests]); err != nil {
 		return err
 	}
-	return d.stats.decode(d.sec[secStats])
+	if err := d.stats.decode(d.sec[secStats]); err != nil {
+		return err
+	}
+	good, err := d.applyRecords(data, int(whole))
+	if err != nil {
+		return err
+	}
+	d.whole = int64(whole)
+	// Append to this file only if what was read is all of it, whole: not
+	// a record torn by a kill, nor one another pex appended meanwhile.
+	if d.file = cache.StatPath(d.layout.DB()); good == len(data) && d.file.Size == int64(len(data)) {
+		d.size = int64(len(data))
+	}
+	return nil
 }
 
-// Save writes the database whole, in one rename. The content generation
-// moves when a file's or a row's contents did. The file is not synced: a
-// power cut may leave the old database, or one that fails its checksums
-// and is ignored, and either way every file is checked against what it
-// holds; a kill -9 leaves the old database or the new.
+// verifyLazy checks the rule and row data on first use. A section that
+// fails its checksum is an error of every later read: Check returns it,
+// and the builder then starts from an empty database.
+func (d *DB) verifyLazy() error {
+	if d.lazy == nil {
+		return d.lazyErr
+	}
+	for _, id := range lazySections {
+		if crc, ok := d.lazy[id]; ok && cache.Checksum(d.sec[id]) != crc && d.lazyErr == nil {
+			d.lazyErr = fmt.Errorf("section %d of %s fails its checksum: %w", id, d.layout.DB(), ErrDamaged)
+		}
+	}
+	d.lazy = nil
+	return d.lazyErr
+}
+
+// Save writes what changed since the database was read or last saved.
+// The content generation moves when a file's or a row's contents did.
+//
+// Usually that is one record appended to the file (see Format); the
+// file is written whole instead, in one rename, when the rule table
+// changed, when the file is not the one this process read or wrote last,
+// or when the records appended since it was last written whole would
+// outgrow an eighth of it. Nothing is synced: a power cut may leave the file
+// as it was, or a last record or a file that fails its checksum and is
+// ignored, and either way every file is checked against what it holds;
+// a kill -9 leaves it as it was or as written.
 func (d *DB) Save() error {
 	if d.files.changed || d.rows.changed {
 		d.stats.ContentGen++
 	}
 	d.stats.WriteGen++
+	d.settleRequests()
+	var err error
+	if rec := d.appended(); rec != nil {
+		err = d.appendRecord(rec)
+	} else {
+		err = d.writeWhole()
+	}
+	if err != nil {
+		return fmt.Errorf("cannot save %s: %v", d.layout.DB(), err)
+	}
+	// What is in memory is what was written: a pex watch keeping the
+	// database goes on from there.
+	d.files.saved()
+	d.rows.pending = nil
+	d.strs.saved = len(d.strs.added)
+	for _, r := range d.reqs {
+		r.dirty = 0
+	}
+	d.rules.dirty = false
+	d.files.changed, d.rows.changed, d.modified = false, false, false
+	return nil
+}
+
+// minAppended is how many bytes of records may follow a small file
+// before it is written whole; a larger one takes an eighth of its size
+// (every open reads them all).
+const minAppended = 1 << 16
+
+// appended returns what changed since the file was read or written, as
+// the record to append to it, or nil when it must be written whole.
+func (d *DB) appended() []byte {
+	if d.size < 0 || d.rules.dirty {
+		return nil
+	}
+	body := d.changes()
+	if d.size-d.whole+int64(len(body))+8 > max(d.whole/8, minAppended) {
+		return nil
+	}
+	rec := make([]byte, 8, 8+len(body))
+	binary.LittleEndian.PutUint32(rec, uint32(len(body)))
+	binary.LittleEndian.PutUint32(rec[4:], cache.Checksum(body))
+	return append(rec, body...)
+}
+
+// appendRecord appends rec to the file if it is still the one this
+// process read or wrote, else writes the database whole.
+func (d *DB) appendRecord(rec []byte) error {
+	if cache.StatPath(d.layout.DB()) != d.file {
+		return d.writeWhole()
+	}
+	f, err := os.OpenFile(d.layout.DB(), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(rec)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		d.size = -1 // it may be torn: write it whole next time
+		return err
+	}
+	d.size += int64(len(rec))
+	d.file = cache.StatPath(d.layout.DB())
+	return nil
+}
+
+// changes encodes what changed since the file was read or written: the
+// stats, the strings, file entries and rows added or changed, and the
+// requests that changed.
+func (d *DB) changes() []byte {
+	e := cache.Encoder{}
+	e.Blob(d.stats.encode())
+	e.Blob(d.strs.added[d.strs.saved:])
+	d.files.encodeChanges(&e)
+	ids := make([]RuleID, 0, len(d.rows.pending))
+	for id := range d.rows.pending {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	e.Uvarint(uint64(len(ids)))
+	for _, id := range ids {
+		e.Uvarint(uint64(id))
+		if row := d.rows.over[id]; row != nil {
+			e.Blob(encodeRow(row))
+		} else {
+			e.Blob(nil) // removed
+		}
+	}
+	var keys []cache.Digest
+	for k, r := range d.reqs {
+		if r.dirty != 0 {
+			keys = append(keys, k)
+		}
+	}
+	slices.SortFunc(keys, func(a, b cache.Digest) int { return bytes.Compare(a[:], b[:]) })
+	e.Uvarint(uint64(len(keys)))
+	for _, k := range keys {
+		d.encodeRequest(&e, k, d.reqs[k], d.reqs[k].dirty == reqAll)
+	}
+	return e.B
+}
+
+// applyRecords applies the records appended after the part of data
+// written whole, which ends at off, and returns where the last good one
+// ends. A record cut short or failing its checksum ends the records (a
+// kill, a power cut, or another pex appending as this one reads); one
+// that passes its checksum but does not decode is damage.
+func (d *DB) applyRecords(data []byte, off int) (int, error) {
+	le := binary.LittleEndian
+	for len(data)-off >= 8 {
+		n := int(le.Uint32(data[off:]))
+		if n > len(data)-off-8 {
+			break
+		}
+		body := data[off+8 : off+8+n : off+8+n]
+		if cache.Checksum(body) != le.Uint32(data[off+4:]) {
+			break
+		}
+		if err := d.apply(body); err != nil {
+			return 0, err
+		}
+		off += 8 + n
+	}
+	return off, nil
+}
+
+// apply applies one record that changes wrote.
+func (d *DB) apply(body []byte) error {
+	dec := cache.NewDecoder(body)
+	if err := d.stats.decode(dec.Blob()); err != nil {
+		return err
+	}
+	d.strs.added = append(d.strs.added, dec.Blob()...)
+	d.strs.saved = len(d.strs.added)
+	if err := d.files.applyChanges(dec); err != nil {
+		return err
+	}
+	for n := dec.Count(2); n > 0; n-- {
+		id := RuleID(dec.Uvarint())
+		raw := dec.Blob()
+		if int(id) >= d.rules.len() {
+			return errDamaged("a row of an appended record")
+		}
+		if d.rows.logged == nil {
+			d.rows.logged = map[RuleID][]byte{}
+		}
+		d.rows.logged[id] = raw
+	}
+	for n := dec.Count(35); n > 0; n-- {
+		d.decodeRequest(dec)
+	}
+	if err := dec.Done(); err != nil {
+		return errDamaged("an appended record")
+	}
+	return nil
+}
+
+// writeWhole writes the database whole, to a new file renamed over the
+// old one.
+func (d *DB) writeWhole() error {
 	var sections [numSections + 1][]byte
 	sections[secFiles] = d.files.encode()
 	sections[secRules], sections[secRuleData] = d.rules.encode()
@@ -187,18 +412,22 @@ func (d *DB) Save() error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("cannot save %s: %v", d.layout.DB(), err)
+		return err
 	}
-	// What is in memory is what was written: a pex watch keeping the
-	// database goes on from there.
-	d.files.changed, d.rows.changed, d.modified = false, false, false
+	d.size, d.whole = int64(off), int64(off)
+	d.file = cache.StatPath(d.layout.DB())
+	if d.file.Size != d.size {
+		d.size = -1
+	}
 	return nil
 }
 
-// strs holds the database's strings: those read, then those added.
+// strs holds the database's strings: those read, then those added
+// (saved of them are in the file).
 type strs struct {
 	base  []byte
 	added []byte
+	saved int
 }
 
 // get returns the string at off, len n.

@@ -22,25 +22,44 @@
 // inputs, and evaluate again only when one changed; find the request's
 // rules; stat their files once, in parallel; mark dirty the rules whose
 // files, definition, passed-through variables or dependencies' rows
-// changed, and those that depend on them; replay when none is dirty, else
-// schedule exactly the dirty ones. A row is checked against the file
+// changed, and those that depend on them (for a request verified since
+// nothing changed, only the rules reading or writing a changed file are
+// looked at, found through the edges back the request keeps); replay
+// when none is dirty, else schedule exactly the dirty ones. A row is checked against the file
 // table, not against the build that wrote it, so a build of one request
 // that changes a file makes every other request's readers of it dirty.
 //
 // # Format
 //
-// The file is written whole, to a temporary file renamed over the old
-// one: a reader sees the old database or the new, and a build killed at
-// any moment leaves one of them. It is not synced: after a power cut the
-// old database, or one that fails its checksums, is no worse than a
-// build killed before it saved, since every file is checked against what
-// it holds. All integers are little-endian:
+// The file is a part written whole followed by records appended to it,
+// the way ninja appends to its log. A build saves what it changed (file
+// entries, rows, requests, the stats) as one record appended at the end;
+// the file is written whole, to a temporary file renamed over the old
+// one, after an evaluation, when it is not the file this process read
+// (another pex wrote it), when its last record is torn, and when the
+// records would outgrow an eighth of it. A record is framed by its length
+// and the CRC-32C of its body: one cut short by a kill, or whose bytes a
+// power cut lost, fails its checksum and is ignored with any after it,
+// and the next save writes the file whole. Nothing is synced: what a
+// lost record said is looked at again, since every file is checked
+// against what the database holds. All integers are little-endian:
 //
 //	"pex db\n\x00"  magic (8 bytes)
 //	u32 layout version, u32 cache.FormatVersion, u32 section count n
 //	n × (u32 id, u32 crc32c of the section, u64 offset, u64 length)
 //	u32 crc32c of all of the above
 //	the sections
+//	records: u32 length, u32 crc32c of the body, the body (varints):
+//	            the stats section; the strings added; the file entries
+//	            changed or added (number, 80-byte record); the rows set
+//	            (rule number, encoded row, empty if removed); the
+//	            requests changed (as in section 8, or only their use and
+//	            verified generation)
+//
+// The header and the sections every build reads are checked when the
+// file is opened; the rule and row data (5 and 7), which a no-op build
+// never reads, when a build first reads them. Damage found then makes
+// the build start again from an empty database.
 //
 // Sections, by id:
 //
@@ -70,14 +89,18 @@
 //	            values, read digests (one per input then tool), discovered
 //	            inputs (file number, digest), dependency generations (one
 //	            per dependency), digest of passed-through variables
-//	8 requests  varints: count, then per request: key, root rules,
-//	            services named, verified generation (0: not verified),
-//	            then, when verified, the files to stat and the rules to
-//	            replay (numbers)
+//	8 requests  varints: count, then per request: key, last use,
+//	            verified generation (0: not verified), root rules,
+//	            services named, then, when verified, the files to stat,
+//	            the rules to replay and those passing variables through
+//	            (numbers), a replay flag byte per rule (warn, test), and
+//	            the edges back: per file, the rules reading or writing
+//	            it; per rule, the rules needing it (positions)
 //	9 stats     varints: write generation, row generation, the last
 //	            build's totals
 //
-// A file that is missing, foreign, of another version, or whose header
-// or any section fails its checksum is ignored, with a note: everything
-// is looked at again, and outputs are restored from the store.
+// A file that is missing, foreign, of another version, or whose header,
+// any section or a record that passed its checksum does not decode is
+// ignored, with a note: everything is looked at again, and outputs are
+// restored from the store.
 package db

@@ -8,6 +8,7 @@ package db
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	"github.com/pex-build/pex/cache"
 )
@@ -33,9 +34,14 @@ type files struct {
 	base    []byte // records read
 	n       int    // how many
 	over    map[FileID]fileEntry
+	isOver  []uint64 // bit id set: over has it (a map lookup per stat costs)
 	added   []fileEntry
 	index   map[string]FileID // built on first use
 	changed bool              // a stat or digest changed
+	// written is how many entries the file holds; pending those of them
+	// changed since.
+	written int
+	pending map[FileID]struct{}
 }
 
 // fileEntry is a File with where its path is in the strings.
@@ -49,6 +55,7 @@ func (f *files) load(b []byte) error {
 		return fmt.Errorf("file table: %w", ErrDamaged)
 	}
 	f.base, f.n = b, len(b)/fileRecord
+	f.written = f.n
 	return nil
 }
 
@@ -56,13 +63,17 @@ func (f *files) load(b []byte) error {
 func (d *DB) Files() int { return d.files.n + len(d.files.added) }
 
 func (f *files) entry(id FileID) fileEntry {
-	if e, ok := f.over[id]; ok {
-		return e
+	if int(id)>>6 < len(f.isOver) && f.isOver[id>>6]&(1<<(id&63)) != 0 {
+		return f.over[id]
 	}
 	if int(id) >= f.n {
 		return f.added[int(id)-f.n]
 	}
-	r := f.base[int(id)*fileRecord:]
+	return entryOf(f.base[int(id)*fileRecord:])
+}
+
+// entryOf decodes a file record.
+func entryOf(r []byte) fileEntry {
 	le := binary.LittleEndian
 	e := fileEntry{off: le.Uint32(r), len: le.Uint32(r[4:])}
 	e.Stat = cache.Stat{Kind: cache.Kind(r[8]), Size: int64(le.Uint64(r[16:])), Mtime: int64(le.Uint64(r[24:])),
@@ -122,14 +133,27 @@ func (d *DB) SetFile(id FileID, st cache.Stat, digest cache.Digest, racy bool) {
 	}
 	d.modified = true
 	e.Stat, e.Digest, e.Racy = st, digest, racy
+	if int(id) < f.written {
+		if f.pending == nil {
+			f.pending = map[FileID]struct{}{}
+		}
+		f.pending[id] = struct{}{}
+	}
 	if int(id) >= f.n {
 		f.added[int(id)-f.n] = e
 		return
 	}
+	f.setOver(id, e)
+}
+
+// setOver sets entry id, one of those read, to e.
+func (f *files) setOver(id FileID, e fileEntry) {
 	if f.over == nil {
 		f.over = map[FileID]fileEntry{}
+		f.isOver = make([]uint64, (f.n+63)/64)
 	}
 	f.over[id] = e
+	f.isOver[id>>6] |= 1 << (id & 63)
 }
 
 // encode returns the table as its section: the records read, as changed,
@@ -163,4 +187,53 @@ func putFile(r []byte, e fileEntry) {
 	le.PutUint64(r[32:], uint64(e.Stat.Ctime))
 	le.PutUint64(r[40:], e.Stat.Inode)
 	copy(r[48:80], e.Digest[:])
+}
+
+// saved notes that the file holds every entry as it is now.
+func (f *files) saved() {
+	f.written, f.pending = f.n+len(f.added), nil
+}
+
+// encodeChanges writes the entries changed since the file was written,
+// then those added.
+func (f *files) encodeChanges(e *cache.Encoder) {
+	ids := make([]FileID, 0, len(f.pending))
+	for id := range f.pending {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for id := FileID(f.written); int(id) < f.n+len(f.added); id++ {
+		ids = append(ids, id)
+	}
+	e.Uvarint(uint64(len(ids)))
+	var rec [fileRecord]byte
+	for _, id := range ids {
+		e.Uvarint(uint64(id))
+		putFile(rec[:], f.entry(id))
+		e.B = append(e.B, rec[:]...)
+	}
+}
+
+// applyChanges applies the entries encodeChanges wrote.
+func (f *files) applyChanges(dec *cache.Decoder) error {
+	for n := dec.Count(fileRecord + 1); n > 0; n-- {
+		id := int(dec.Uvarint())
+		r := dec.Raw(fileRecord)
+		if dec.Err() != nil {
+			break
+		}
+		e := entryOf(r)
+		switch {
+		case id < f.n:
+			f.setOver(FileID(id), e)
+		case id < f.n+len(f.added):
+			f.added[id-f.n] = e
+		case id == f.n+len(f.added):
+			f.added = append(f.added, e)
+		default:
+			return errDamaged("a file entry of an appended record")
+		}
+	}
+	f.written = f.n + len(f.added)
+	return nil
 }

@@ -48,11 +48,17 @@ type Discovered struct {
 const rowIndexRecord = 8
 
 type rows struct {
-	db      *DB
-	index   []byte
-	data    []byte
-	n       int
-	over    map[RuleID]*Row // set (nil: removed) since read
+	db    *DB
+	index []byte
+	data  []byte
+	n     int
+	// logged are the rows of the records appended to the file (empty:
+	// removed), over those of the part written whole.
+	logged map[RuleID][]byte
+	over   map[RuleID]*Row // set (nil: removed) since read
+	// pending are the rules whose rows were set since the file was
+	// written; changed says whether any was.
+	pending map[RuleID]struct{}
 	changed bool
 }
 
@@ -66,7 +72,13 @@ func (r *rows) load(index, data []byte, rules int) error {
 
 // raw returns rule id's encoded row as read, or nil.
 func (r *rows) raw(id RuleID) []byte {
-	if int(id) >= r.n {
+	if raw, ok := r.logged[id]; ok {
+		if len(raw) == 0 {
+			return nil
+		}
+		return raw
+	}
+	if int(id) >= r.n || r.db.verifyLazy() != nil {
 		return nil
 	}
 	x := r.index[int(id)*rowIndexRecord:]
@@ -136,6 +148,10 @@ func (d *DB) setRow(id RuleID, row *Row) {
 		d.rows.over = map[RuleID]*Row{}
 	}
 	d.rows.over[id] = row
+	if d.rows.pending == nil {
+		d.rows.pending = map[RuleID]struct{}{}
+	}
+	d.rows.pending[id] = struct{}{}
 	d.rows.changed = true
 	d.modified = true
 }

@@ -41,8 +41,10 @@ type rules struct {
 	index []byte // 16-byte records read
 	data  []byte
 	n     int
-	// fresh, set by an evaluation, replaces what was read.
+	// fresh, set by an evaluation, replaces what was read; dirty says
+	// it is not in the file yet.
 	fresh   []ruleRec
+	dirty   bool
 	byLabel map[string]RuleID
 }
 
@@ -106,6 +108,9 @@ func (d *DB) RuleOf(label string) (RuleID, bool) {
 func (d *DB) record(r RuleID, scratch []uint32) (ruleRec, []uint32, error) {
 	if d.rules.fresh != nil {
 		return d.rules.fresh[r], scratch, nil
+	}
+	if err := d.verifyLazy(); err != nil {
+		return ruleRec{}, scratch, err
 	}
 	idx := d.rules.index[int(r)*ruleIndexRecord:]
 	off, n := binary.LittleEndian.Uint32(idx[8:]), binary.LittleEndian.Uint32(idx[12:])
@@ -200,21 +205,30 @@ type Replayed struct {
 	Test     bool
 }
 
-// Replay returns what to report of rule r, up to date.
+// Replay returns what to report of rule c.Plan[i], up to date.
 //
 // A no-op build replays every rule of its request, so this decodes only
-// what it reports: the rule's flags, and its row up to the findings.
-func (d *DB) Replay(r RuleID) Replayed {
-	rp := Replayed{Label: d.Label(r), Status: "ok", Test: d.flags(r)&ruleTest != 0}
+// what it reports: for a verified request, the flags the request keeps
+// and, for a rule with findings, its row up to them.
+func (d *DB) Replay(c *Check, i int) Replayed {
+	r := c.Plan[i]
+	rp := Replayed{Label: d.Label(r), Status: "ok"}
 	if row, ok := d.rows.over[r]; ok {
+		rp.Test = d.flags(r)&ruleTest != 0
 		if row != nil && row.Status == "warn" {
 			rp.Status, rp.Findings = "warn", row.Findings
 		}
 		return rp
 	}
-	if raw := d.rows.raw(r); raw != nil {
+	warn := true
+	if c.flags != nil {
+		rp.Test, warn = c.flags[i]&replayTest != 0, c.flags[i]&replayWarn != 0
+	} else {
+		rp.Test = d.flags(r)&ruleTest != 0
+	}
+	if warn {
 		// As decodeRow reads it: key, generation, definition, status.
-		dec := cache.NewDecoder(raw)
+		dec := cache.NewDecoder(d.rows.raw(r))
 		dec.Digest()
 		dec.Uvarint()
 		dec.Digest()
@@ -237,6 +251,9 @@ func (d *DB) Replay(r RuleID) Replayed {
 func (d *DB) flags(r RuleID) uint64 {
 	if d.rules.fresh != nil {
 		return d.rules.fresh[r].flags
+	}
+	if d.verifyLazy() != nil {
+		return ruleNoCache | ruleDepfile // nothing known: assume the worst
 	}
 	idx := d.rules.index[int(r)*ruleIndexRecord:]
 	off, n := binary.LittleEndian.Uint32(idx[8:]), binary.LittleEndian.Uint32(idx[12:])
@@ -326,7 +343,7 @@ func (d *DB) setGraph(g *graph.Graph) {
 			rec.lists[listProviders] = append(rec.lists[listProviders], providers[tok]...)
 		}
 	}
-	d.rules.fresh, d.rules.byLabel = fresh, nil
+	d.rules.fresh, d.rules.dirty, d.rules.byLabel = fresh, true, nil
 }
 
 // encode returns the rule table's sections: the index and the records.
