@@ -106,9 +106,10 @@ type Summary struct {
 	Evaluated string
 	// Files is how many files the check stat'ed, Changed how many had
 	// changed, Dirty how many rules it found to build; Verified that rows
-	// needed no checking (see db.Check).
+	// needed no checking (see db.Check), or why they did.
 	Files, Changed, Dirty int
 	Verified              bool
+	Unverified            string
 }
 
 func (s *Summary) count(ev Event) {
@@ -289,7 +290,7 @@ func checkTokens(g *graph.Graph, roots []db.RuleID) error {
 func (w *Workspace) finish(ctx context.Context, req Request, st *step, start time.Time) (*Summary, error) {
 	d, c := st.d, st.check
 	sum := &Summary{Counts: map[string]int{}, Cache: map[string]int{}, Evaluated: st.evaluated,
-		Files: c.Files, Changed: c.Changed, Dirty: len(c.Dirty), Verified: c.Verified}
+		Files: c.Files, Changed: c.Changed, Dirty: len(c.Dirty), Verified: c.Verified, Unverified: c.Unverified}
 	for _, r := range st.req.Roots {
 		sum.Roots = append(sum.Roots, d.Label(r))
 	}
@@ -339,7 +340,7 @@ func (w *Workspace) explainCheck(req Request, sum *Summary) {
 	case sum.Verified:
 		req.OnNote(fmt.Sprintf("%d changed files reached %d rules; the build database vouched for the rest", sum.Changed, sum.Dirty))
 	default:
-		req.OnNote(fmt.Sprintf("checked every rule against the database: %d to build", sum.Dirty))
+		req.OnNote(fmt.Sprintf("checked every rule against the database (%s): %d to build", sum.Unverified, sum.Dirty))
 	}
 }
 

@@ -43,11 +43,14 @@ func (w *Workspace) Load(ctx context.Context, set map[string]string, jobs int) (
 	sh := shape(set)
 	if d.Evaluated(sh, w.fs) == "" {
 		g, err := d.Graph()
-		if err != nil {
+		if err == nil {
+			in := d.Inputs()
+			return &Loaded{Graph: g, Files: in.Files, Dirs: in.WalkDirs, GlobDirs: in.GlobDirs}, nil
+		}
+		if !errors.Is(err, db.ErrDamaged) {
 			return nil, err
 		}
-		in := d.Inputs()
-		return &Loaded{Graph: g, Files: in.Files, Dirs: in.WalkDirs, GlobDirs: in.GlobDirs}, nil
+		d.Reset(fmt.Sprintf("ignored %v: every rule is checked again", err)) // and evaluate
 	}
 	res, err := starlark.LoadAll(ctx, starlark.Options{Root: w.Root, Set: set, Jobs: jobs})
 	l := &Loaded{Graph: res.Graph, Files: res.Files, Dirs: res.Dirs, GlobDirs: res.GlobDirs}

@@ -268,9 +268,13 @@ func TestBuildNoop(t *testing.T) {
 	f := &fakeRunner{}
 	root := writeTree(t, chain)
 	ws, fsys := openTest(t, root, f, "")
-	sum, _ := expectRan(t, ws, f, Request{}, "//:lower", "//:upper", "//:first", "//:c")
-	if sum.Evaluated != "no evaluation saved" {
+	sum, _, notes := build(t, ws, Request{})
+	if sum.Evaluated != "no evaluation saved" || len(f.took()) != 4 {
 		t.Errorf("first build: evaluated %q", sum.Evaluated)
+	}
+	// -v says why it looked at every rule.
+	if want := "checked every rule against the database (no build of this request has left every rule up to date yet): 4 to build"; !slices.Contains(notes, want) {
+		t.Errorf("first build's notes %q, want %q", notes, want)
 	}
 	if got := readFile(t, root, "first.txt"); got != "A1" {
 		t.Errorf("first.txt = %q", got)

@@ -16,16 +16,17 @@ import (
 
 // Check is what a build found when it looked at a request's rules.
 type Check struct {
-	Plan  []RuleID          // the request's rules, in rule order
-	Dirty []RuleID          // those to build, in rule order
-	Why   map[RuleID]string // why each is dirty, in words for -v
+	Plan  []RuleID // the request's rules, in rule order
+	Dirty []RuleID // those to build, in rule order
 	// Files is how many files were stat'ed; Changed how many no longer
 	// held what the file table says.
 	Files, Changed int
 	// Verified says the request was verified at the database's content
-	// generation: rows needed no checking, only the files' stats.
-	Verified bool
-	flags    []byte // a verified request's replay flags, aligned with Plan
+	// generation: rows needed no checking, only the files' stats. If not,
+	// Unverified says why, in words for -v.
+	Verified   bool
+	Unverified string
+	flags      []byte // a verified request's replay flags, aligned with Plan
 }
 
 // Check checks the request's rules against the file system and the
@@ -65,23 +66,29 @@ func (d *DB) verified(req *Request) bool {
 // check checks req, stat'ing only the files of only when it is not nil
 // (and req is verified).
 func (d *DB) check(req *Request, only []FileID, fsys FS, env func(string) (string, bool)) (*Check, error) {
-	c := &Check{Why: map[RuleID]string{}}
+	c := &Check{}
 	d.Use(req)
 	if !d.verified(req) {
 		// Every rule is looked at: its record and its row.
+		switch {
+		case req.Verified == 0:
+			c.Unverified = "no build of this request has left every rule up to date yet"
+		case req.Verified != d.stats.ContentGen:
+			c.Unverified = "another build changed files or rows since this request was last up to date"
+		default:
+			c.Unverified = "the request's lists do not fit the rule table"
+		}
 		if err := d.verifyLazy(); err != nil {
 			return nil, err
 		}
 		c.Plan = d.Plan(req.Roots)
-		files := &Request{}
-		if d.planLists(files, c.Plan) {
-			files.Files = d.allFiles(c.Plan)
-		} else {
-			d.planned = files // for MarkVerified
+		lists := &Request{}
+		if !d.planLists(lists, c.Plan) {
+			d.planned = lists // for MarkVerified
 		}
-		changed := d.statFiles(files.Files, fsys)
-		c.Files, c.Changed = len(files.Files), len(changed)
-		return c, d.mark(c, d.isChanged(changed), env)
+		changed := d.statFiles(lists.Files, fsys)
+		c.Files, c.Changed = len(lists.Files), len(changed)
+		return c, d.mark(c, lists.edges.needers, d.isChanged(changed), env)
 	}
 	c.Plan, c.Verified, c.flags = req.Plan, true, req.flags
 	files := req.Files
@@ -90,12 +97,14 @@ func (d *DB) check(req *Request, only []FileID, fsys FS, env func(string) (strin
 	}
 	changed := d.statFiles(files, fsys)
 	c.Files, c.Changed = len(req.Files), len(changed)
+	var dirty []uint32 // positions of the rules whose variables changed
 	for _, r := range req.Env {
-		if why := d.envChanged(r, env); why != "" {
-			c.Why[r] = why
+		if d.envChanged(r, env) {
+			p, _ := slices.BinarySearch(req.Plan, r)
+			dirty = append(dirty, uint32(p))
 		}
 	}
-	if len(changed) == 0 && len(c.Why) == 0 {
+	if len(changed) == 0 && len(dirty) == 0 {
 		if slices.ContainsFunc(req.flags, func(f byte) bool { return f&replayWarn != 0 }) {
 			return c, d.verifyLazy() // the replay reads the rows of findings
 		}
@@ -104,27 +113,7 @@ func (d *DB) check(req *Request, only []FileID, fsys FS, env func(string) (strin
 	if err := d.verifyLazy(); err != nil {
 		return nil, err
 	}
-	return c, d.markVerified(c, req, changed)
-}
-
-// allFiles returns the files the rules of plan read and write, for a plan
-// with a rule that always runs (planLists sets no lists for it).
-func (d *DB) allFiles(plan []RuleID) []FileID {
-	seen := make([]bool, d.Files())
-	for _, r := range plan {
-		for _, f := range d.RuleFiles(r) {
-			if int(f) < len(seen) {
-				seen[f] = true
-			}
-		}
-	}
-	var files []FileID
-	for id, s := range seen {
-		if s {
-			files = append(files, FileID(id))
-		}
-	}
-	return files
+	return c, d.markVerified(c, req, changed, dirty)
 }
 
 func (d *DB) isChanged(changed []FileID) []bool {
@@ -193,47 +182,34 @@ func (d *DB) Plan(roots []RuleID) []RuleID {
 // contents did not (touched, saved unchanged) is hashed to tell, and gets
 // its new stat; so does a racy entry that now holds.
 func (d *DB) statFiles(files []FileID, fsys FS) []FileID {
-	workers := min(4, max(1, runtime.GOMAXPROCS(0)*2))
-	if len(files) < 64 {
-		workers = 1
-	}
 	type update struct {
 		id   FileID
 		st   cache.Stat
 		racy bool
 	}
+	workers := statWorkers(len(files))
 	found := make([][]FileID, workers)
 	updates := make([][]update, workers)
 	now := d.Now()
-	var wg sync.WaitGroup
-	chunk := (len(files) + workers - 1) / workers
-	for w := range workers {
-		lo, hi := w*chunk, min(len(files), (w+1)*chunk)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			st := fsys.Statter()
-			defer st.Close()
-			for i := lo; i < hi; i++ {
-				e := d.files.entry(files[i]) // reads only, until all are done
-				path := d.strs.bytes(e.off, e.len)
-				cur := st.Stat(path, e.Stat.Kind == cache.Link)
-				if cur == e.Stat && !e.Racy {
-					continue
-				}
-				if !cur.Exists() || cur.Kind != e.Stat.Kind || e.Stat.Kind == cache.Missing {
-					found[w] = append(found[w], files[i])
-					continue
-				}
-				if digest, err := contentDigest(fsys, string(path), cur.Kind); err != nil || digest != e.Digest {
-					found[w] = append(found[w], files[i])
-					continue
-				}
-				updates[w] = append(updates[w], update{files[i], cur, cur.Recent(now)})
+	inChunks(len(files), workers, fsys, func(w, lo, hi int, st Statter) {
+		for i := lo; i < hi; i++ {
+			e := d.files.entry(files[i]) // reads only, until all are done
+			path := d.strs.bytes(e.off, e.len)
+			cur := st.Stat(path, e.Stat.Kind == cache.Link)
+			if cur == e.Stat && !e.Racy {
+				continue
 			}
-		}()
-	}
-	wg.Wait()
+			if !cur.Exists() || cur.Kind != e.Stat.Kind || e.Stat.Kind == cache.Missing {
+				found[w] = append(found[w], files[i])
+				continue
+			}
+			if digest, err := contentDigest(fsys, string(path), cur.Kind); err != nil || digest != e.Digest {
+				found[w] = append(found[w], files[i])
+				continue
+			}
+			updates[w] = append(updates[w], update{files[i], cur, cur.Recent(now)})
+		}
+	})
 	var changed []FileID
 	for w := range workers {
 		changed = append(changed, found[w]...)
@@ -246,6 +222,32 @@ func (d *DB) statFiles(files []FileID, fsys FS) []FileID {
 	return changed
 }
 
+// statWorkers is how many goroutines stat n files: a stat of a cached
+// inode takes microseconds, so a few, and one for a short list.
+func statWorkers(n int) int {
+	if n < 64 {
+		return 1
+	}
+	return min(4, max(1, runtime.GOMAXPROCS(0)*2))
+}
+
+// inChunks splits [0, n) into workers chunks and calls fn for each on a
+// goroutine of its own, with a statter of its own, and waits for them.
+func inChunks(n, workers int, fsys FS, fn func(w, lo, hi int, st Statter)) {
+	var wg sync.WaitGroup
+	chunk := (n + workers - 1) / workers
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st := fsys.Statter()
+			defer st.Close()
+			fn(w, w*chunk, min(n, (w+1)*chunk), st)
+		}()
+	}
+	wg.Wait()
+}
+
 // contentDigest digests what a file or link holds, as the file table does.
 func contentDigest(fsys FS, path string, kind cache.Kind) (cache.Digest, error) {
 	if kind == cache.Link {
@@ -255,17 +257,11 @@ func contentDigest(fsys FS, path string, kind cache.Kind) (cache.Digest, error) 
 	return fsys.Hash(path)
 }
 
-// mark marks the dirty rules of c.Plan: those whose files changed or
-// whose row no longer matches (never built, another definition, a file's
-// digest or a dependency's row moved, other variable values); then
-// everything that depends on them.
-func (d *DB) mark(c *Check, changed []bool, env func(string) (string, bool)) error {
+// mark marks dirty the rules of c.Plan whose files changed or whose row
+// no longer matches (never built, another definition, a file's digest or
+// a dependency's row moved, other variable values), and what needs them.
+func (d *DB) mark(c *Check, needers [][]uint32, changed []bool, env func(string) (string, bool)) error {
 	k := &checker{d: d, changed: changed, rows: true, env: env, cached: map[RuleID]*Row{}}
-	pos := make(map[RuleID]uint32, len(c.Plan))
-	for p, r := range c.Plan {
-		pos[r] = uint32(p)
-	}
-	needers := make([][]uint32, len(c.Plan))
 	var dirty []uint32
 	var scratch []uint32
 	for p, r := range c.Plan {
@@ -274,15 +270,7 @@ func (d *DB) mark(c *Check, changed []bool, env func(string) (string, bool)) err
 		if err != nil {
 			return err
 		}
-		for _, l := range []int{listDeps, listProviders} {
-			for _, dep := range rec.lists[l] {
-				if q, ok := pos[RuleID(dep)]; ok {
-					needers[q] = append(needers[q], uint32(p))
-				}
-			}
-		}
-		if why := k.ruleChanged(r, rec); why != "" {
-			c.Why[r] = why
+		if k.dirty(r, rec) {
 			dirty = append(dirty, uint32(p))
 		}
 	}
@@ -290,11 +278,11 @@ func (d *DB) mark(c *Check, changed []bool, env func(string) (string, bool)) err
 	return nil
 }
 
-// markVerified marks the dirty rules of c.Plan, whose request req was
-// verified, from the files that changed and the rules whose variables
-// did (already in c.Why), through the request's edges back: only the
-// rules reading or writing a changed file are decoded.
-func (d *DB) markVerified(c *Check, req *Request, changed []FileID) error {
+// markVerified marks dirty, for the verified request req, the rules
+// reading or writing a changed file, found through the request's edges
+// back (only they are decoded), the rules at positions dirty (whose
+// variables changed), and what needs them.
+func (d *DB) markVerified(c *Check, req *Request, changed []FileID, dirty []uint32) error {
 	e, err := d.reverse(req)
 	if err != nil {
 		return err
@@ -307,43 +295,42 @@ func (d *DB) markVerified(c *Check, req *Request, changed []FileID) error {
 		}
 	}
 	slices.Sort(seeds)
-	var dirty []uint32
 	for _, p := range slices.Compact(seeds) {
-		r := req.Plan[p]
-		rec, _, err := d.record(r, nil)
+		rec, _, err := d.record(req.Plan[p], nil)
 		if err != nil {
 			return err
 		}
-		if why := k.ruleChanged(r, rec); why != "" {
-			c.Why[r] = why
+		if k.dirty(req.Plan[p], rec) {
+			dirty = append(dirty, p)
 		}
-	}
-	for r := range c.Why {
-		p, _ := slices.BinarySearch(req.Plan, r)
-		dirty = append(dirty, uint32(p))
 	}
 	d.spread(c, dirty, e.needers)
 	return nil
 }
 
-// spread marks dirty what needs a dirty rule, transitively, and sets
-// c.Dirty; dirty and needers are positions in c.Plan.
+// spread sets c.Dirty to the rules at positions dirty of c.Plan and
+// those needing them, transitively, through needers.
 func (d *DB) spread(c *Check, dirty []uint32, needers [][]uint32) {
+	is := make([]bool, len(c.Plan))
+	for _, p := range dirty {
+		is[p] = true
+	}
 	stack := slices.Clone(dirty)
 	for len(stack) > 0 {
 		p := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
 		for _, q := range needers[p] {
-			if _, ok := c.Why[c.Plan[q]]; !ok {
-				c.Why[c.Plan[q]] = "it needs " + d.Label(c.Plan[p]) + ", which changed"
+			if !is[q] {
+				is[q] = true
 				stack = append(stack, q)
 			}
 		}
 	}
-	for r := range c.Why {
-		c.Dirty = append(c.Dirty, r)
+	for p, ok := range is {
+		if ok {
+			c.Dirty = append(c.Dirty, c.Plan[p])
+		}
 	}
-	slices.Sort(c.Dirty)
 }
 
 // checker checks rules against the file table: the files that changed,
@@ -366,81 +353,56 @@ func (k *checker) row(r RuleID) (*Row, bool) {
 	return row, row != nil
 }
 
-// ruleChanged says why rule r is dirty, or "". Without rows, only the
-// files that changed are looked at (the request was verified at this
-// content generation: every row matched the file table).
-func (k *checker) ruleChanged(r RuleID, rec ruleRec) string {
-	d := k.d
+// dirty reports whether rule r is. Without rows, only the files that
+// changed are looked at (the request was verified at this content
+// generation: every row matched the file table). Why a dirty rule runs
+// is for the builder to say, from its key.
+func (k *checker) dirty(r RuleID, rec ruleRec) bool {
 	var row *Row
 	if k.rows || rec.flags&ruleDepfile != 0 {
 		var ok bool
-		switch row, ok = k.row(r); {
-		case rec.flags&ruleNoCache != 0:
-			return "cache = False: always runs"
-		case !ok:
-			return "no record of a successful run in this workspace"
+		if row, ok = k.row(r); !ok || rec.flags&ruleNoCache != 0 {
+			return true
 		}
 	}
-	names := func(ids []uint32, test func(i int, f uint32) bool) string {
-		var list []string
-		for i, f := range ids {
-			if test(i, f) {
-				list = append(list, d.File(FileID(f)).Path)
-			}
+	digest := func(f uint32) cache.Digest { return k.d.files.entry(FileID(f)).Digest }
+	for i, f := range append(slices.Clip(rec.lists[listInputs]), rec.lists[listTools]...) {
+		if k.changed[f] || k.rows && (i >= len(row.Read) || digest(f) != row.Read[i]) {
+			return true
 		}
-		return strings.Join(list, ", ")
 	}
-	digest := func(f uint32) cache.Digest { return d.files.entry(FileID(f)).Digest }
-	reads := append(slices.Clip(rec.lists[listInputs]), rec.lists[listTools]...)
-	if s := names(reads, func(i int, f uint32) bool {
-		return k.changed[f] || k.rows && (i >= len(row.Read) || digest(f) != row.Read[i])
-	}); s != "" {
-		return "files it reads changed: " + s
+	for i, f := range rec.lists[listOuts] {
+		if k.changed[f] || k.rows && (i >= len(row.Outputs) || digest(f) != row.Outputs[i].Digest) {
+			return true
+		}
 	}
 	if row != nil {
 		for _, it := range row.Discovered {
 			if int(it.File) >= len(k.changed) || k.changed[it.File] || k.rows && digest(uint32(it.File)) != it.Digest {
-				return "depfile inputs changed: " + d.File(it.File).Path
+				return true
 			}
 		}
 	}
-	if s := names(rec.lists[listOuts], func(i int, f uint32) bool {
-		return k.changed[f] || k.rows && (i >= len(row.Outputs) || digest(f) != row.Outputs[i].Digest)
-	}); s != "" {
-		return "outputs missing or changed: " + s
-	}
 	if !k.rows {
-		return ""
-	}
-	if row.Def != rec.def {
-		return "its definition changed"
+		return false
 	}
 	deps := rec.lists[listDeps]
-	if len(row.DepGens) != len(deps) {
-		return "its dependencies changed"
+	if row.Def != rec.def || len(row.DepGens) != len(deps) {
+		return true
 	}
 	for i, dep := range deps {
 		if drow, ok := k.row(RuleID(dep)); !ok || drow.Gen != row.DepGens[i] {
-			return d.Label(RuleID(dep)) + " changed since it last ran"
+			return true
 		}
 	}
-	if rec.flags&rulePassthrough != 0 {
-		return d.envChanged(r, k.env)
-	}
-	return ""
+	return rec.flags&rulePassthrough != 0 && k.d.envChanged(r, k.env)
 }
 
-// envChanged says which passed-through variable of rule r changed, or "".
-func (d *DB) envChanged(r RuleID, env func(string) (string, bool)) string {
+// envChanged reports whether a passed-through variable of rule r changed.
+func (d *DB) envChanged(r RuleID, env func(string) (string, bool)) bool {
 	t, err := d.Target(r)
 	row, ok := d.Row(r)
-	if err != nil || !ok {
-		return "its record cannot be read"
-	}
-	if EnvDigest(t.EnvPassthrough, env) != row.Env {
-		return "passed-through variables changed: " + strings.Join(t.EnvPassthrough, ", ")
-	}
-	return ""
+	return err != nil || !ok || EnvDigest(t.EnvPassthrough, env) != row.Env
 }
 
 // EnvDigest digests the values of the variables names, unset and empty

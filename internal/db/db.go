@@ -205,7 +205,7 @@ func (d *DB) verifyLazy() error {
 // file is written whole instead, in one rename, when the rule table
 // changed, when the file is not the one this process read or wrote last,
 // or when the records appended since it was last written whole would
-// outgrow an eighth of it. Nothing is synced: a power cut may leave the file
+// outgrow a 32nd of it. Nothing is synced: a power cut may leave the file
 // as it was, or a last record or a file that fails its checksum and is
 // ignored, and either way every file is checked against what it holds;
 // a kill -9 leaves it as it was or as written.
@@ -238,7 +238,7 @@ func (d *DB) Save() error {
 }
 
 // minAppended is how many bytes of records may follow a small file
-// before it is written whole; a larger one takes an eighth of its size
+// before it is written whole; a larger one takes a 32nd of its size
 // (every open reads them all).
 const minAppended = 1 << 16
 
@@ -249,7 +249,7 @@ func (d *DB) appended() []byte {
 		return nil
 	}
 	body := d.changes()
-	if d.size-d.whole+int64(len(body))+8 > max(d.whole/8, minAppended) {
+	if d.size-d.whole+int64(len(body))+8 > max(d.whole/32, minAppended) {
 		return nil
 	}
 	rec := make([]byte, 8, 8+len(body))

@@ -37,7 +37,7 @@
 // the file is written whole, to a temporary file renamed over the old
 // one, after an evaluation, when it is not the file this process read
 // (another pex wrote it), when its last record is torn, and when the
-// records would outgrow an eighth of it. A record is framed by its length
+// records would outgrow a 32nd of it (each open reads them all). A record is framed by its length
 // and the CRC-32C of its body: one cut short by a kill, or whose bytes a
 // power cut lost, fails its checksum and is ignored with any after it,
 // and the next save writes the file whole. Nothing is synced: what a

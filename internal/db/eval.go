@@ -84,9 +84,14 @@ func (d *DB) Evaluated(shape Shape, fsys FS) string {
 	case pex != e.pex:
 		return "pex itself changed"
 	}
-	st := fsys.Statter()
-	defer st.Close()
 	now := d.Now()
+	stats := make([]cache.Stat, len(e.inputs))
+	inChunks(len(e.inputs), statWorkers(len(e.inputs)), fsys, func(_, lo, hi int, st Statter) {
+		for i := lo; i < hi; i++ {
+			f := d.files.entry(e.inputs[i].file) // reads only
+			stats[i] = st.Stat(d.strs.bytes(f.off, f.len), false)
+		}
+	})
 	// New stats are recorded once every input is checked: the walk and a
 	// glob may both list a directory, and each must see its stat move.
 	type update struct {
@@ -95,12 +100,12 @@ func (d *DB) Evaluated(shape Shape, fsys FS) string {
 		digest cache.Digest
 	}
 	var updates []update
-	for _, in := range e.inputs {
-		f := d.File(in.file)
-		cur := st.Stat([]byte(f.Path), false)
+	for i, in := range e.inputs {
+		f, cur := d.files.entry(in.file), stats[i]
 		if cur == f.Stat && !f.Racy {
 			continue
 		}
+		f.Path = d.strs.get(f.off, f.len)
 		digest := f.Digest
 		ok := cur.Exists() == f.Stat.Exists()
 		switch {

@@ -74,7 +74,7 @@ func TestSaveAppends(t *testing.T) {
 	}
 	c, err := d2.Check(req2, OS(root), noEnv)
 	if err != nil || !c.Verified || len(c.Dirty) != 0 {
-		t.Fatalf("check after reopening: verified %v, dirty %v (%v) (%v)", c.Verified, c.Dirty, c.Why, err)
+		t.Fatalf("check after reopening: verified %v, dirty %v (%v)", c.Verified, c.Dirty, err)
 	}
 	if ev := d2.Replay(c, 0); ev.Status != "ok" || len(ev.Findings) != 0 {
 		t.Errorf("//:a replays as %+v, want ok without findings", ev)
@@ -130,7 +130,7 @@ func TestTornRecordIsDropped(t *testing.T) {
 	}
 }
 
-// TestAppendedRecordsAreBounded: records appended past an eighth of the
+// TestAppendedRecordsAreBounded: records appended past a 32nd of the
 // file (and minAppended) are folded into it by writing it whole.
 func TestAppendedRecordsAreBounded(t *testing.T) {
 	root, d, req := built(t)

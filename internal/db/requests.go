@@ -102,17 +102,24 @@ func (d *DB) MarkVerified(req *Request, plan []RuleID) {
 		req.dirty = max(req.dirty, reqHeader)
 	case planned != nil && slices.Equal(planned.Plan, plan) && !d.discoveredMoved():
 		// The check made them, and they still hold.
-		req.Plan, req.Files, req.Env, req.flags, req.edges, req.rev = plan, planned.Files, planned.Env, planned.flags, planned.edges, nil
+		req.keep(planned)
 		d.refreshFlags(req)
 		req.dirty = reqAll
 	default:
-		if d.planLists(req, plan) {
+		lists := &Request{}
+		if d.planLists(lists, plan) {
 			return // a rule that always runs: every build has work
 		}
+		req.keep(lists)
 		req.dirty = reqAll
 	}
 	req.Verified = verifiedPending
 	d.modified = true
+}
+
+// keep sets req's lists to those planLists made in l.
+func (req *Request) keep(l *Request) {
+	req.Plan, req.Files, req.Env, req.flags, req.edges, req.rev = l.Plan, l.Files, l.Env, l.flags, l.edges, nil
 }
 
 // discoveredMoved reports whether a rule with a depfile got a row in this
@@ -155,8 +162,8 @@ func (d *DB) refreshFlags(req *Request) {
 // planLists sets, in one pass over the rules of plan, req's lists: the
 // files they read and write by number (in number order), those that pass
 // host variables through, the replay flags and the edges back. It
-// reports whether one of them always runs (cache = False): then it sets
-// nothing.
+// reports whether one of them always runs (cache = False): a request
+// with one is never verified.
 func (d *DB) planLists(req *Request, plan []RuleID) (always bool) {
 	pos := make(map[RuleID]uint32, len(plan))
 	for p, r := range plan {
@@ -178,9 +185,7 @@ func (d *DB) planLists(req *Request, plan []RuleID) (always bool) {
 		if err != nil {
 			continue
 		}
-		if rec.flags&ruleNoCache != 0 {
-			return true
-		}
+		always = always || rec.flags&ruleNoCache != 0
 		if rec.flags&rulePassthrough != 0 {
 			env = append(env, r)
 		}
@@ -220,7 +225,7 @@ func (d *DB) planLists(req *Request, plan []RuleID) (always bool) {
 	}
 	req.Plan, req.Files, req.Env, req.flags = plan, files, env, flags
 	req.edges, req.rev = e, nil
-	return false
+	return always
 }
 
 // reverse returns req's edges back, decoding them on first use.
