@@ -50,7 +50,7 @@ func (d *DB) CheckPaths(req *Request, paths []string, fsys FS, env func(string) 
 	}
 	only := []FileID{}
 	for _, f := range req.Files {
-		if want[f] || d.files.entry(f).Racy {
+		if want[f] || d.files.stat(f).Racy {
 			only = append(only, f)
 		}
 	}
@@ -182,40 +182,46 @@ func (d *DB) Plan(roots []RuleID) []RuleID {
 // contents did not (touched, saved unchanged) is hashed to tell, and gets
 // its new stat; so does a racy entry that now holds.
 func (d *DB) statFiles(files []FileID, fsys FS) []FileID {
-	type update struct {
-		id   FileID
-		st   cache.Stat
-		racy bool
+	// What the goroutines found of a file whose stat moved: its new stat,
+	// and the digest of what it holds (to compare, once they are done,
+	// with its entry's, which a no-op build never reads).
+	type moved struct {
+		id     FileID
+		st     cache.Stat
+		digest cache.Digest
+		gone   bool // missing, or of another kind: changed
 	}
 	workers := statWorkers(len(files))
-	found := make([][]FileID, workers)
-	updates := make([][]update, workers)
-	now := d.Now()
+	found := make([][]moved, workers)
 	inChunks(len(files), workers, fsys, func(w, lo, hi int, st Statter) {
 		for i := lo; i < hi; i++ {
-			e := d.files.entry(files[i]) // reads only, until all are done
+			e := d.files.stat(files[i]) // reads only, until all are done
 			path := d.strs.bytes(e.off, e.len)
 			cur := st.Stat(path, e.Stat.Kind == cache.Link)
 			if cur == e.Stat && !e.Racy {
 				continue
 			}
+			m := moved{id: files[i], st: cur}
 			if !cur.Exists() || cur.Kind != e.Stat.Kind || e.Stat.Kind == cache.Missing {
-				found[w] = append(found[w], files[i])
-				continue
+				m.gone = true
+			} else if digest, err := contentDigest(fsys, string(path), cur.Kind); err != nil {
+				m.gone = true
+			} else {
+				m.digest = digest
 			}
-			if digest, err := contentDigest(fsys, string(path), cur.Kind); err != nil || digest != e.Digest {
-				found[w] = append(found[w], files[i])
-				continue
-			}
-			updates[w] = append(updates[w], update{files[i], cur, cur.Recent(now)})
+			found[w] = append(found[w], m)
 		}
 	})
 	var changed []FileID
+	now := d.Now()
 	for w := range workers {
-		changed = append(changed, found[w]...)
-		for _, u := range updates[w] {
-			e := d.files.entry(u.id)
-			d.SetFile(u.id, u.st, e.Digest, u.racy)
+		for _, m := range found[w] {
+			digest := d.files.digestOf(m.id, d.files.stat(m.id))
+			if m.gone || m.digest != digest {
+				changed = append(changed, m.id)
+				continue
+			}
+			d.SetFile(m.id, m.st, digest, m.st.Recent(now))
 		}
 	}
 	slices.Sort(changed)

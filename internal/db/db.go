@@ -14,7 +14,7 @@ import (
 
 const (
 	magic         = "pex db\n\x00"
-	layoutVersion = 2
+	layoutVersion = 3
 	headerFixed   = len(magic) + 12
 	sectionEntry  = 24
 )
@@ -30,7 +30,8 @@ const (
 	secRowData
 	secRequests
 	secStats
-	numSections = secStats
+	secDigests
+	numSections = secDigests
 )
 
 // ErrDamaged says the database file is not one this pex wrote whole.
@@ -114,7 +115,7 @@ func (d *DB) Reset(note string) {
 }
 
 // lazySections are checked on first use: a no-op build never reads them.
-var lazySections = []int{secRuleData, secRowData}
+var lazySections = []int{secRuleData, secRowData, secDigests}
 
 // load checks the header and the checksums of the sections every build
 // reads, sets up the lazy views, and applies the records appended since
@@ -151,7 +152,7 @@ func (d *DB) load(data []byte) error {
 	}
 	d.data = data
 	d.strs.base = d.sec[secStrings]
-	if err := d.files.load(d.sec[secFiles]); err != nil {
+	if err := d.files.load(d.sec[secFiles], d.sec[secDigests]); err != nil {
 		return err
 	}
 	if err := d.rules.load(d.sec[secRules], d.sec[secRuleData]); err != nil {
@@ -182,20 +183,26 @@ func (d *DB) load(data []byte) error {
 	return nil
 }
 
-// verifyLazy checks the rule and row data on first use. A section that
-// fails its checksum is an error of every later read: Check returns it,
-// and the builder then starts from an empty database.
+// verifyLazy checks the rule and row data and the digests, if not done
+// yet. A section that fails its checksum is an error of every later read:
+// Check returns it, and the builder then starts from an empty database.
 func (d *DB) verifyLazy() error {
-	if d.lazy == nil {
-		return d.lazyErr
-	}
 	for _, id := range lazySections {
-		if crc, ok := d.lazy[id]; ok && cache.Checksum(d.sec[id]) != crc && d.lazyErr == nil {
+		d.need(id)
+	}
+	return d.lazyErr
+}
+
+// need checks section id on its first use; it reports whether it may be
+// read.
+func (d *DB) need(id int) bool {
+	if crc, ok := d.lazy[id]; ok {
+		delete(d.lazy, id)
+		if cache.Checksum(d.sec[id]) != crc && d.lazyErr == nil {
 			d.lazyErr = fmt.Errorf("section %d of %s fails its checksum: %w", id, d.layout.DB(), ErrDamaged)
 		}
 	}
-	d.lazy = nil
-	return d.lazyErr
+	return d.lazyErr == nil
 }
 
 // Save writes what changed since the database was read or last saved.
@@ -376,7 +383,7 @@ func (d *DB) apply(body []byte) error {
 // old one.
 func (d *DB) writeWhole() error {
 	var sections [numSections + 1][]byte
-	sections[secFiles] = d.files.encode()
+	sections[secFiles], sections[secDigests] = d.files.encode()
 	sections[secRules], sections[secRuleData] = d.rules.encode()
 	sections[secRows], sections[secRowData] = d.rows.encode()
 	sections[secEval] = d.eval.encode()

@@ -51,25 +51,24 @@
 //	the sections
 //	records: u32 length, u32 crc32c of the body, the body (varints):
 //	            the stats section; the strings added; the file entries
-//	            changed or added (number, 80-byte record); the rows set
+//	            changed or added (number, 48-byte stat record as in
+//	            section 2, then its 32-byte digest); the rows set
 //	            (rule number, encoded row, empty if removed); the
 //	            requests changed (as in section 8, or only their use and
 //	            verified generation)
 //
 // The header and the sections every build reads are checked when the
-// file is opened; the rule and row data (5 and 7), which a no-op build
-// never reads, when a build first reads them. Damage found then makes
+// file is opened; the rule and row data and the digests (5, 7 and 10),
+// which a no-op build never reads, when a build first reads them. Damage found then makes
 // the build start again from an empty database.
 //
 // Sections, by id:
 //
 //	1 strings   bytes the others point into (paths, labels)
-//	2 files     80-byte records: u32 path offset, u32 path length, u8 kind
+//	2 files     48-byte records: u32 path offset, u32 path length, u8 kind
 //	            (cache.Kind), u8 flags (1: racy: the stat was too recent
 //	            to vouch for the digest, which is checked by hashing),
-//	            6 bytes zero, i64 size, i64 mtime, i64 ctime, u64 inode,
-//	            32-byte digest (contents; a directory's listing; a
-//	            symbolic link's cache.LinkDigest)
+//	            6 bytes zero, i64 size, i64 mtime, i64 ctime, u64 inode
 //	3 eval      varints: digest of the header (--set values, host, pex),
 //	            count, then per input: file number, role (1 Starlark file,
 //	            2 directory the package walk listed, 3 directory a glob
@@ -98,6 +97,9 @@
 //	            it; per rule, the rules needing it (positions)
 //	9 stats     varints: write generation, row generation, the last
 //	            build's totals
+//	10 digests  32 bytes per file of section 2: the digest of what it
+//	            held (contents; a directory's listing; a symbolic link's
+//	            cache.LinkDigest)
 //
 // A file that is missing, foreign, of another version, or whose header,
 // any section or a record that passed its checksum does not decode is

@@ -88,7 +88,7 @@ func (d *DB) Evaluated(shape Shape, fsys FS) string {
 	stats := make([]cache.Stat, len(e.inputs))
 	inChunks(len(e.inputs), statWorkers(len(e.inputs)), fsys, func(_, lo, hi int, st Statter) {
 		for i := lo; i < hi; i++ {
-			f := d.files.entry(e.inputs[i].file) // reads only
+			f := d.files.stat(e.inputs[i].file) // reads only
 			stats[i] = st.Stat(d.strs.bytes(f.off, f.len), false)
 		}
 	})
@@ -101,10 +101,11 @@ func (d *DB) Evaluated(shape Shape, fsys FS) string {
 	}
 	var updates []update
 	for i, in := range e.inputs {
-		f, cur := d.files.entry(in.file), stats[i]
+		f, cur := d.files.stat(in.file), stats[i]
 		if cur == f.Stat && !f.Racy {
 			continue
 		}
+		f.Digest = d.files.digestOf(in.file, f)
 		f.Path = d.strs.get(f.off, f.len)
 		digest := f.Digest
 		ok := cur.Exists() == f.Stat.Exists()

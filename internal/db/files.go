@@ -24,14 +24,19 @@ type File struct {
 	Racy   bool         // Stat cannot vouch for Digest: hash to check
 }
 
+// A file's record: its stat (statRecord bytes), then its digest. The part
+// written whole keeps the two in sections of their own, so that a no-op
+// build, which compares stats only, does not read the digests.
 const (
-	fileRecord = 80
+	statRecord = 48
+	fileRecord = statRecord + 32
 	flagRacy   = 1
 )
 
 type files struct {
 	db      *DB
-	base    []byte // records read
+	base    []byte // stat records read
+	digests []byte // their digests
 	n       int    // how many
 	over    map[FileID]fileEntry
 	isOver  []uint64 // bit id set: over has it (a map lookup per stat costs)
@@ -50,11 +55,11 @@ type fileEntry struct {
 	off, len uint32
 }
 
-func (f *files) load(b []byte) error {
-	if len(b)%fileRecord != 0 {
+func (f *files) load(stats, digests []byte) error {
+	if len(stats)%statRecord != 0 || len(digests) != len(stats)/statRecord*32 {
 		return fmt.Errorf("file table: %w", ErrDamaged)
 	}
-	f.base, f.n = b, len(b)/fileRecord
+	f.base, f.digests, f.n = stats, digests, len(stats)/statRecord
 	f.written = f.n
 	return nil
 }
@@ -62,24 +67,63 @@ func (f *files) load(b []byte) error {
 // Len returns how many files the table holds.
 func (d *DB) Files() int { return d.files.n + len(d.files.added) }
 
+// entry returns entry id, digest and all.
 func (f *files) entry(id FileID) fileEntry {
-	if int(id)>>6 < len(f.isOver) && f.isOver[id>>6]&(1<<(id&63)) != 0 {
+	e := f.stat(id)
+	if int(id) < f.n && !f.overridden(id) {
+		e.Digest = f.digest(id)
+	}
+	return e
+}
+
+// stat returns entry id without its digest, unless it was changed or
+// added since the file was written whole.
+func (f *files) stat(id FileID) fileEntry {
+	if f.overridden(id) {
 		return f.over[id]
 	}
 	if int(id) >= f.n {
 		return f.added[int(id)-f.n]
 	}
-	return entryOf(f.base[int(id)*fileRecord:])
+	return entryOf(f.base[int(id)*statRecord:])
 }
 
-// entryOf decodes a file record.
+func (f *files) overridden(id FileID) bool {
+	return int(id)>>6 < len(f.isOver) && f.isOver[id>>6]&(1<<(id&63)) != 0
+}
+
+// digest returns the digest of entry id, one of those read; the zero
+// digest, which no file has, if the digests are damaged.
+func (f *files) digest(id FileID) cache.Digest {
+	var d cache.Digest
+	if f.overridden(id) {
+		return f.over[id].Digest
+	}
+	if f.db.need(secDigests) {
+		copy(d[:], f.digests[int(id)*32:])
+	}
+	return d
+}
+
+// digestOf returns the digest of entry e, numbered id, which stat returned.
+func (f *files) digestOf(id FileID, e fileEntry) cache.Digest {
+	if int(id) < f.n && !f.overridden(id) {
+		return f.digest(id)
+	}
+	return e.Digest
+}
+
+// entryOf decodes a stat record, and the digest that follows it in a
+// record of an appended record.
 func entryOf(r []byte) fileEntry {
 	le := binary.LittleEndian
 	e := fileEntry{off: le.Uint32(r), len: le.Uint32(r[4:])}
 	e.Stat = cache.Stat{Kind: cache.Kind(r[8]), Size: int64(le.Uint64(r[16:])), Mtime: int64(le.Uint64(r[24:])),
 		Ctime: int64(le.Uint64(r[32:])), Inode: le.Uint64(r[40:])}
 	e.Racy = r[9]&flagRacy != 0
-	copy(e.Digest[:], r[48:80])
+	if len(r) >= fileRecord {
+		copy(e.Digest[:], r[statRecord:fileRecord])
+	}
 	return e
 }
 
@@ -96,7 +140,7 @@ func (d *DB) Lookup(path string) (FileID, bool) {
 	if f.index == nil {
 		f.index = make(map[string]FileID, d.Files())
 		for id := range FileID(d.Files()) {
-			e := f.entry(id)
+			e := f.stat(id)
 			f.index[d.strs.get(e.off, e.len)] = id
 		}
 	}
@@ -156,20 +200,30 @@ func (f *files) setOver(id FileID, e fileEntry) {
 	f.isOver[id>>6] |= 1 << (id & 63)
 }
 
-// encode returns the table as its section: the records read, as changed,
-// then those added.
-func (f *files) encode() []byte {
-	out := make([]byte, 0, (f.n+len(f.added))*fileRecord)
-	out = append(out, f.base...)
+// encode returns the table as its sections: the stat records read, as
+// changed, then those added; and their digests.
+func (f *files) encode() (stats, digests []byte) {
+	n := f.n + len(f.added)
+	stats = make([]byte, 0, n*statRecord)
+	stats = append(stats, f.base...)
+	digests = make([]byte, 0, n*32)
+	if f.n > 0 && f.db.need(secDigests) {
+		digests = append(digests, f.digests...)
+	} else {
+		digests = append(digests, make([]byte, f.n*32)...) // damaged: no digest holds
+	}
+	var rec [fileRecord]byte
 	for id, e := range f.over {
-		putFile(out[int(id)*fileRecord:], e)
+		putFile(rec[:], e)
+		copy(stats[int(id)*statRecord:], rec[:statRecord])
+		copy(digests[int(id)*32:], e.Digest[:])
 	}
 	for _, e := range f.added {
-		var rec [fileRecord]byte
 		putFile(rec[:], e)
-		out = append(out, rec[:]...)
+		stats = append(stats, rec[:statRecord]...)
+		digests = append(digests, e.Digest[:]...)
 	}
-	return out
+	return stats, digests
 }
 
 func putFile(r []byte, e fileEntry) {

@@ -181,28 +181,34 @@ func TestAnotherWriterMeansWhole(t *testing.T) {
 	}
 }
 
-// TestDamagedRowsFoundLate: the rule and row data are checked only when
-// a build reads them; damage there fails the check with ErrDamaged (the
-// builder then starts from an empty database), never a wrong answer.
+// TestDamagedRowsFoundLate: the rule and row data and the digests are
+// checked only when a build reads them; damage there fails the check
+// with ErrDamaged (the builder then starts from an empty database), never
+// a wrong answer.
 func TestDamagedRowsFoundLate(t *testing.T) {
-	root, d, _ := built(t)
-	data, _ := os.ReadFile(d.layout.DB())
-	le := binary.LittleEndian
-	e := data[headerFixed+(secRowData-1)*sectionEntry:]
-	off := le.Uint64(e[8:])
-	data[off+3] ^= 0xff
-	if err := os.WriteFile(d.layout.DB(), data, 0o666); err != nil {
-		t.Fatal(err)
-	}
-	d2 := reopen(t, d)
-	if _, err := d2.Check(&Request{Roots: []RuleID{1}}, OS(root), noEnv); !errors.Is(err, ErrDamaged) {
-		t.Errorf("check reading damaged rows: %v, want ErrDamaged", err)
-	}
-	if _, ok := d2.Row(0); ok {
-		t.Error("a damaged row was read")
-	}
-	d2.Reset("damaged")
-	if d2.Rules() != 0 || d2.Note != "damaged" || d2.Evaluated(Shape{Host: "linux"}, OS(root)) == "" {
-		t.Errorf("after Reset: %d rules, note %q", d2.Rules(), d2.Note)
+	for _, sec := range []int{secRuleData, secRowData, secDigests} {
+		root, d, req := built(t)
+		data, _ := os.ReadFile(d.layout.DB())
+		e := data[headerFixed+(sec-1)*sectionEntry:]
+		data[binary.LittleEndian.Uint64(e[8:])+3] ^= 0xff
+		if err := os.WriteFile(d.layout.DB(), data, 0o666); err != nil {
+			t.Fatal(err)
+		}
+		d2 := reopen(t, d)
+		req2, _ := d2.Request(RequestKey("build", "", "[]"))
+		writeFile(t, root, "a.txt", "a2") // the check must read more than stats
+		if _, err := d2.Check(req2, OS(root), noEnv); !errors.Is(err, ErrDamaged) {
+			t.Errorf("section %d: check reading it: %v, want ErrDamaged", sec, err)
+		}
+		if _, err := d2.Check(&Request{Roots: req.Roots}, OS(root), noEnv); !errors.Is(err, ErrDamaged) {
+			t.Errorf("section %d: full check: %v, want ErrDamaged", sec, err)
+		}
+		if _, ok := d2.Row(0); ok && sec == secRowData {
+			t.Error("a damaged row was read")
+		}
+		d2.Reset("damaged")
+		if d2.Rules() != 0 || d2.Note != "damaged" || d2.Evaluated(Shape{Host: "linux"}, OS(root)) == "" {
+			t.Errorf("after Reset: %d rules, note %q", d2.Rules(), d2.Note)
+		}
 	}
 }
