@@ -72,9 +72,9 @@ func (d *DB) check(req *Request, only []FileID, fsys FS, env func(string) (strin
 		// Every rule is looked at: its record and its row.
 		switch {
 		case req.Verified == 0:
-			c.Unverified = "no build of this request has left every rule up to date yet"
+			c.Unverified = "this request was never verified"
 		case req.Verified != d.stats.ContentGen:
-			c.Unverified = "another build changed files or rows since this request was last up to date"
+			c.Unverified = "another build changed files or rows since this request was verified"
 		default:
 			c.Unverified = "the request's lists do not fit the rule table"
 		}
