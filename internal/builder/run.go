@@ -72,7 +72,7 @@ func (w *Workspace) run(ctx context.Context, req Request, st *step, sum *Summary
 		run: w.runner, w: w, ids: map[*graph.Target]db.RuleID{}, shared: map[db.RuleID]map[string]string{}}
 	b.since = b.clock().Now()
 	defer b.closeClock()
-	targets, g, err := b.decode(c.Dirty)
+	targets, g, err := b.decode(c.Dirty, st.graph)
 	if err != nil {
 		return err
 	}
@@ -153,10 +153,27 @@ func (w *Workspace) run(ctx context.Context, req Request, st *step, sum *Summary
 
 // decode decodes the rules dirty and the rules they need (dependencies
 // and providers), links their DepTargets, and returns them with a graph
-// of them all (for what reads labels: Reads, srcFiles).
-func (b *builder) decode(dirty []db.RuleID) (map[db.RuleID]*graph.Target, *graph.Graph, error) {
+// of them all (for what reads labels: Reads, srcFiles). When the build
+// has the whole graph at hand (it evaluated the BUILD files, or decoded
+// it to select the rules), its targets are taken instead: a second copy
+// of every rule would double a clean build's memory.
+func (b *builder) decode(dirty []db.RuleID, whole *graph.Graph) (map[db.RuleID]*graph.Target, *graph.Graph, error) {
 	d := b.db
 	targets := map[db.RuleID]*graph.Target{}
+	if whole != nil {
+		index := make(map[*graph.Target]db.RuleID, len(whole.Targets))
+		for i, t := range whole.Targets {
+			index[t] = db.RuleID(i)
+		}
+		for _, r := range dirty {
+			t := whole.Targets[r]
+			targets[r], b.ids[t] = t, r
+			for _, dt := range t.DepTargets {
+				targets[index[dt]], b.ids[dt] = dt, index[dt]
+			}
+		}
+		return targets, whole, nil
+	}
 	get := func(r db.RuleID) (*graph.Target, error) {
 		if t, ok := targets[r]; ok {
 			return t, nil
