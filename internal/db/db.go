@@ -41,15 +41,16 @@ func errDamaged(what string) error { return fmt.Errorf("%s: %w", what, ErrDamage
 
 // DB is a workspace's build database, as read when opened plus what the
 // current build changed. Reads are lazy: a no-op build decodes only what
-// it replays, and the rule and row data it never reads are not checked
-// either. A DB is not safe for concurrent use: a build's workers take
+// it replays, and the rule and row data and the digests it never reads
+// are not checked either. A DB is not safe for concurrent use: a build's workers take
 // turns (internal/builder serialises them).
 type DB struct {
 	layout Layout
 	data   []byte // the file, mapped; nil for a new database
 	sec    [numSections + 1][]byte
-	// lazy holds the checksums of the rule and row data, checked on first
-	// use (see verifyLazy); lazyErr is what that check found.
+	// lazy holds the checksums of the sections checked on first use (the
+	// rule and row data, the digests: see need); lazyErr is what that
+	// check found.
 	lazy    map[int]uint32
 	lazyErr error
 
