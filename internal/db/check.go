@@ -82,13 +82,15 @@ func (d *DB) check(req *Request, only []FileID, fsys FS, env func(string) (strin
 			return nil, err
 		}
 		c.Plan = d.Plan(req.Roots)
+		k := &checker{d: d, rows: true, env: env, cached: map[RuleID]*Row{}}
 		lists := &Request{}
-		if !d.planLists(lists, c.Plan) {
+		if !d.planLists(lists, c.Plan, k.row) { // rows decoded once, for both
 			d.planned = lists // for MarkVerified
 		}
 		changed := d.statFiles(lists.Files, fsys)
 		c.Files, c.Changed = len(lists.Files), len(changed)
-		return c, d.mark(c, lists.edges.needers, d.isChanged(changed), env)
+		k.changed = d.isChanged(changed)
+		return c, d.mark(c, k, lists.edges.needers)
 	}
 	c.Plan, c.Verified, c.flags = req.Plan, true, req.flags
 	files := req.Files
@@ -265,9 +267,9 @@ func contentDigest(fsys FS, path string, kind cache.Kind) (cache.Digest, error) 
 
 // mark marks dirty the rules of c.Plan whose files changed or whose row
 // no longer matches (never built, another definition, a file's digest or
-// a dependency's row moved, other variable values), and what needs them.
-func (d *DB) mark(c *Check, needers [][]uint32, changed []bool, env func(string) (string, bool)) error {
-	k := &checker{d: d, changed: changed, rows: true, env: env, cached: map[RuleID]*Row{}}
+// a dependency's row moved, other variable values), and what needs them,
+// as k tells.
+func (d *DB) mark(c *Check, k *checker, needers [][]uint32) error {
 	var dirty []uint32
 	var scratch []uint32
 	for p, r := range c.Plan {

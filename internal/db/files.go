@@ -70,9 +70,7 @@ func (d *DB) Files() int { return d.files.n + len(d.files.added) }
 // entry returns entry id, digest and all.
 func (f *files) entry(id FileID) fileEntry {
 	e := f.stat(id)
-	if int(id) < f.n && !f.overridden(id) {
-		e.Digest = f.digest(id)
-	}
+	e.Digest = f.digestOf(id, e)
 	return e
 }
 
@@ -92,25 +90,18 @@ func (f *files) overridden(id FileID) bool {
 	return int(id)>>6 < len(f.isOver) && f.isOver[id>>6]&(1<<(id&63)) != 0
 }
 
-// digest returns the digest of entry id, one of those read; the zero
-// digest, which no file has, if the digests are damaged.
-func (f *files) digest(id FileID) cache.Digest {
-	var d cache.Digest
-	if f.overridden(id) {
-		return f.over[id].Digest
+// digestOf returns the digest of entry id, which stat returned as e: e's
+// own, or, for an entry of the part written whole, the one its section
+// holds (the zero digest, which no file has, if that section is damaged).
+func (f *files) digestOf(id FileID, e fileEntry) cache.Digest {
+	if int(id) >= f.n || f.overridden(id) {
+		return e.Digest
 	}
+	var d cache.Digest
 	if f.db.need(secDigests) {
 		copy(d[:], f.digests[int(id)*32:])
 	}
 	return d
-}
-
-// digestOf returns the digest of entry e, numbered id, which stat returned.
-func (f *files) digestOf(id FileID, e fileEntry) cache.Digest {
-	if int(id) < f.n && !f.overridden(id) {
-		return f.digest(id)
-	}
-	return e.Digest
 }
 
 // entryOf decodes a stat record, and the digest that follows it in a

@@ -24,7 +24,7 @@ func reopen(t *testing.T, d *DB) *DB {
 }
 
 // rebuildA does what a build of //:a after an edit of a.txt does: new
-// stats and digests for a.txt and a.out, a new row for //:a.
+// stats and digests for a.txt and a.out, a new row for //:a; and saves.
 func rebuildA(t *testing.T, root string, d *DB, req *Request, content string) {
 	t.Helper()
 	writeFile(t, root, "a.txt", content)
@@ -51,6 +51,9 @@ func rebuildA(t *testing.T, root string, d *DB, req *Request, content string) {
 	brow.DepGens = []uint64{row.Gen}
 	d.SetRow(1, brow)
 	d.MarkVerified(req, c.Plan)
+	if err := d.Save(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestSaveAppends: a build that changed a few files and rows appends one
@@ -59,9 +62,6 @@ func TestSaveAppends(t *testing.T) {
 	root, d, req := built(t)
 	before, _ := os.Stat(d.layout.DB())
 	rebuildA(t, root, d, req, "a2")
-	if err := d.Save(); err != nil {
-		t.Fatal(err)
-	}
 	after, _ := os.Stat(d.layout.DB())
 	if !os.SameFile(before, after) || after.Size() <= before.Size() || after.Size()-before.Size() > 2000 {
 		t.Fatalf("the save wrote %d bytes to a new file (same file: %v), want a small record appended",
@@ -97,9 +97,6 @@ func TestTornRecordIsDropped(t *testing.T) {
 	root, d, req := built(t)
 	whole, _ := os.ReadFile(d.layout.DB())
 	rebuildA(t, root, d, req, "a2")
-	if err := d.Save(); err != nil {
-		t.Fatal(err)
-	}
 	full, _ := os.ReadFile(d.layout.DB())
 	for _, tc := range []struct {
 		name string
@@ -138,9 +135,6 @@ func TestAppendedRecordsAreBounded(t *testing.T) {
 	rewrites, whole := 0, d.whole
 	for i := range 300 {
 		rebuildA(t, root, d, req, "a"+strings.Repeat("x", i%7)+string(rune('a'+i%26)))
-		if err := d.Save(); err != nil {
-			t.Fatal(err)
-		}
 		if s := size(); s > d.whole+minAppended+2000 {
 			t.Fatalf("save %d: %d bytes appended after %d written whole", i, s-d.whole, d.whole)
 		}
@@ -169,9 +163,6 @@ func TestAnotherWriterMeansWhole(t *testing.T) {
 	}
 	before, _ := os.Stat(d.layout.DB())
 	rebuildA(t, root, d, req, "a3")
-	if err := d.Save(); err != nil {
-		t.Fatal(err)
-	}
 	after, _ := os.Stat(d.layout.DB())
 	if os.SameFile(before, after) {
 		t.Error("appended to a file another pex wrote")

@@ -107,7 +107,7 @@ func (d *DB) MarkVerified(req *Request, plan []RuleID) {
 		req.dirty = reqAll
 	default:
 		lists := &Request{}
-		if d.planLists(lists, plan) {
+		if d.planLists(lists, plan, d.row) {
 			return // a rule that always runs: every build has work
 		}
 		req.keep(lists)
@@ -163,8 +163,9 @@ func (d *DB) refreshFlags(req *Request) {
 // files they read and write by number (in number order), those that pass
 // host variables through, the replay flags and the edges back. It
 // reports whether one of them always runs (cache = False): a request
-// with one is never verified.
-func (d *DB) planLists(req *Request, plan []RuleID) (always bool) {
+// with one is never verified. row looks up rows (a check passes its own,
+// which keeps them decoded for marking).
+func (d *DB) planLists(req *Request, plan []RuleID, row func(RuleID) (*Row, bool)) (always bool) {
 	pos := make(map[RuleID]uint32, len(plan))
 	for p, r := range plan {
 		pos[r] = uint32(p)
@@ -204,7 +205,7 @@ func (d *DB) planLists(req *Request, plan []RuleID) (always bool) {
 				}
 			}
 		}
-		if row, ok := d.row(r); ok {
+		if row, ok := row(r); ok {
 			if row.Status == "warn" {
 				flags[p] |= replayWarn
 			}
