@@ -2,6 +2,8 @@ package graph
 
 import (
 	"fmt"
+	"path"
+	"strings"
 	"time"
 )
 
@@ -47,9 +49,18 @@ type Target struct {
 	Env            map[string]string
 	EnvPassthrough []string
 	Tools          []string
-	Kwargs         map[string]string
-	Tags           []string
-	Cache          bool
+	// Kwargs are the keyword arguments of Action, each value as its
+	// canonical Starlark text (see starlark.Canonical).
+	Kwargs map[string]string
+	Tags   []string
+	Cache  bool
+	// Action, when set, is the Starlark function run instead of Cmd.
+	Action *Action
+	// Dynamic rules may register rules while the build runs.
+	Dynamic bool
+	// GeneratedBy is the dynamic rule that registered this one while a
+	// build ran; the zero Label for a rule a BUILD file wrote.
+	GeneratedBy Label
 	// Depfile is a Makefile-style dependency file the command writes
 	// (relative to the package); the inputs it lists are recorded and
 	// checked on the next build.
@@ -70,6 +81,26 @@ type Target struct {
 	// of srcs and tools, deduplicated, in the order first mentioned.
 	DepTargets []*Target
 }
+
+// Action names a Starlark function run at execution time: a function
+// defined with def at the top level of File, under Name. Digest identifies
+// the code: the contents of File and, transitively, of every module it
+// loads, so editing the function reruns its rules and editing an
+// unrelated module does not.
+type Action struct {
+	File   string // workspace-relative path of the defining BUILD or .star file
+	Name   string
+	Digest string
+}
+
+// String names the action as "//pkg:file.star%fn".
+func (a *Action) String() string {
+	dir, file := path.Split(a.File)
+	return "//" + strings.TrimSuffix(dir, "/") + ":" + file + "%" + a.Name
+}
+
+// Generated reports whether a dynamic rule registered the target.
+func (t *Target) Generated() bool { return t.GeneratedBy != Label{} }
 
 // HasTag reports whether the target carries the tag.
 func (t *Target) HasTag(tag string) bool {

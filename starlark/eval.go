@@ -6,6 +6,8 @@ package starlark
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -52,6 +54,9 @@ type fileEnv struct {
 	file string    // workspace-relative path of the file
 	dir  string    // its directory, the package path for a BUILD file
 	pkg  *pkgState // the package being evaluated, for kindBuild only
+	// loaded are the digests of the modules the file loaded, in the
+	// order of its load statements: part of the file's own digest.
+	loaded []string
 }
 
 func envOf(th *sl.Thread) (*fileEnv, error) {
@@ -98,7 +103,27 @@ func (l *loader) execFile(env *fileEnv, src []byte) (sl.StringDict, *syntax.File
 		return nil, f, positioned(err)
 	}
 	globals.Freeze()
+	l.digests.Store(env.file, codeDigest(src, env.loaded))
 	return globals, f, nil
+}
+
+// codeDigest identifies the code of a file: its source and the digests of
+// the modules it loads, and so, transitively, of every module it reaches.
+func codeDigest(src []byte, loaded []string) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%d\n", len(src))
+	h.Write(src)
+	for _, d := range loaded {
+		h.Write([]byte("\n" + d))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// digest returns the code digest of a file run so far, "" if none.
+func (l *loader) digest(file string) string {
+	d, _ := l.digests.Load(file)
+	s, _ := d.(string)
+	return s
 }
 
 // load implements the load statement of env's file.
@@ -107,7 +132,11 @@ func (env *fileEnv) load(_ *sl.Thread, module string) (sl.StringDict, error) {
 	if err != nil {
 		return nil, err
 	}
-	return env.l.loadModule(env.lt, ref)
+	globals, err := env.l.loadModule(env.lt, ref)
+	if err == nil {
+		env.loaded = append(env.loaded, env.l.digest(ref.path))
+	}
+	return globals, err
 }
 
 // needPackage returns an error unless env evaluates a BUILD file: fn (a

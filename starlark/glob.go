@@ -71,7 +71,7 @@ func (l *loader) glob(s *pkgState, include, exclude []string) ([]string, error) 
 	paths := make([]string, 0, len(found))
 	for rel := range found {
 		ws := joinPath(s.path, rel)
-		if s.outs[ws] || l.exclude[ws] || matchAny(exc, rel) {
+		if s.outs[ws] || l.exclude[ws] || l.actions != nil && l.actions.IsOutput != nil && l.actions.IsOutput(ws) || matchAny(exc, rel) {
 			continue
 		}
 		paths = append(paths, rel)

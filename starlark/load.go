@@ -151,6 +151,14 @@ type loader struct {
 
 	filesMu   sync.Mutex
 	readFiles []string
+
+	// digests holds the code digest of each file run (see codeDigest),
+	// by workspace-relative path.
+	digests sync.Map
+
+	// actions is set when the loader runs files again for their action
+	// functions (see Actions): rules and groups they register are dropped.
+	actions *ActionOptions
 }
 
 func newLoader(ctx context.Context, root string, opts Options) *loader {
@@ -339,6 +347,9 @@ func (l *loader) register(states []*pkgState) (*graph.Graph, error) {
 		for _, t := range s.targets {
 			if t.Group != "" && !groups[t.Group] {
 				return nil, unknownGroup(t, groups)
+			}
+			if t.Action != nil {
+				t.Action.Digest = l.digest(t.Action.File)
 			}
 			if err := g.Add(t); err != nil {
 				return nil, err

@@ -83,7 +83,7 @@ type ruleArgs struct {
 	envPassthrough                     stringList
 	priority                           int
 	env                                stringDict
-	kwargs                             reprDict
+	kwargs                             canonicalDict
 	cache, dynamic                     bool
 }
 
@@ -126,11 +126,14 @@ func (a *ruleArgs) target(pkg string) (*graph.Target, error) {
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("rule %q: %s", label.String(), fmt.Sprintf(format, args...))
 	}
+	action, err := actionOf(a.action)
 	switch {
-	case a.action != sl.None:
-		return nil, fail("action is not supported yet")
-	case a.dynamic:
-		return nil, fail("dynamic is not supported yet")
+	case err != nil:
+		return nil, fail("action: %v", err)
+	case action != nil && a.cmd != "":
+		return nil, fail("cmd and action are exclusive: a rule runs a shell command or a Starlark function, not both")
+	case action != nil && a.depfile != "":
+		return nil, fail("depfile is for cmd rules: an action's reads are its declared inputs")
 	}
 	if a.depfile != "" {
 		if _, err := outPath(pkg, a.depfile); err != nil {
@@ -155,6 +158,8 @@ func (a *ruleArgs) target(pkg string) (*graph.Target, error) {
 		Tags:           a.tags,
 		Cache:          a.cache,
 		Depfile:        a.depfile,
+		Action:         action,
+		Dynamic:        a.dynamic,
 	}
 	for _, d := range a.deps {
 		dep, err := graph.ParseLabel(d, pkg)
@@ -177,6 +182,23 @@ func (a *ruleArgs) target(pkg string) (*graph.Target, error) {
 		return nil, fail("outs: %v", err)
 	}
 	return t, nil
+}
+
+// actionOf checks the action parameter of rule(): None, or a function
+// that pex can find again by name when the build runs.
+func actionOf(v sl.Value) (*graph.Action, error) {
+	if v == sl.None {
+		return nil, nil
+	}
+	fn, ok := v.(*sl.Function)
+	if !ok {
+		return nil, fmt.Errorf("got %s, want a function defined with def", v.Type())
+	}
+	if fn.Name() == "lambda" || fn.Globals()[fn.Name()] != v {
+		return nil, fmt.Errorf("%s (%s) is not a function defined at the top level of its file: pex finds an action by its file and name when the build runs, so define it with def at the top level of a BUILD or .star file",
+			fn.Name(), fn.Position())
+	}
+	return &graph.Action{File: fn.Position().Filename(), Name: fn.Name()}, nil
 }
 
 // checkLocks checks that no resource is both claimed and used.

@@ -53,16 +53,20 @@ func (d *stringDict) Unpack(v sl.Value) error {
 	})
 }
 
-// reprDict unpacks a dict with string keys, keeping each value as its
-// Starlark representation (repr).
-type reprDict map[string]string
+// canonicalDict unpacks a dict with string keys, keeping each value as
+// its canonical text (see Canonical).
+type canonicalDict map[string]string
 
-func (d *reprDict) Unpack(v sl.Value) error {
+func (d *canonicalDict) Unpack(v sl.Value) error {
 	return unpackDict(v, "dict", func(k string, x sl.Value) error {
-		if *d == nil {
-			*d = reprDict{}
+		text, err := Canonical(x)
+		if err != nil {
+			return fmt.Errorf("value of %q: %v", k, err)
 		}
-		(*d)[k] = x.String()
+		if *d == nil {
+			*d = canonicalDict{}
+		}
+		(*d)[k] = text
 		return nil
 	})
 }

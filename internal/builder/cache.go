@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -99,6 +100,15 @@ const unsetMarker = "\x00unset"
 func (k *keys) key(t *graph.Target, shared map[string]any) (cache.Digest, cache.Parts, []read, error) {
 	kb := cache.NewKeyBuilder()
 	kb.Command(t.Cmd)
+	if t.Action != nil {
+		kb.Command("action=" + t.Action.String() + "@" + t.Action.Digest)
+	}
+	for _, name := range slices.Sorted(maps.Keys(t.Kwargs)) {
+		kb.Command("kwarg " + name + "=" + t.Kwargs[name])
+	}
+	if t.Dynamic {
+		kb.Command("dynamic")
+	}
 	if t.Depfile != "" {
 		kb.Command("depfile=" + t.Depfile)
 	}
@@ -145,7 +155,7 @@ func (k *keys) key(t *graph.Target, shared map[string]any) (cache.Digest, cache.
 	}
 	k.mu.Unlock()
 	for name, v := range shared {
-		kb.Shared(name, fmt.Sprint(v))
+		kb.Shared(name, sharedText(v))
 	}
 	for _, o := range t.Outs {
 		kb.Output(o)
@@ -173,6 +183,27 @@ func readOutputs(items []cache.Item, d *graph.Target, whole []*graph.Target, fil
 		return items
 	}
 	return picked
+}
+
+// depFiles returns the outputs of t's dependencies that its key takes
+// (see readOutputs), the files its action may read.
+func (k *keys) depFiles(t *graph.Target) []string {
+	var whole []*graph.Target
+	var files []string
+	if k.g != nil && len(t.DepTargets) > 0 {
+		whole, files = k.g.Reads(t)
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var out []string
+	for _, d := range t.DepTargets {
+		for _, it := range readOutputs(k.done[d].items, d, whole, files, k.g == nil) {
+			if slices.Contains(d.OutFiles, it.Name) {
+				out = append(out, it.Name)
+			}
+		}
+	}
+	return out
 }
 
 // forgetSource drops a source's digest memoised for this build: it
@@ -338,7 +369,7 @@ func (b *builder) record(t *graph.Target, key cache.Digest, parts cache.Parts, o
 		rec.Outputs = append(rec.Outputs, ro)
 	}
 	for _, k := range o.sharedOrder {
-		rec.Shared = append(rec.Shared, cache.Pair{Key: k, Value: o.shared[k]})
+		rec.Shared = append(rec.Shared, cache.Pair{Key: k, Value: sharedText(o.shared[k])})
 	}
 	if !store || note != "" {
 		return rec, false, note, nil

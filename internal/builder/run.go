@@ -22,6 +22,7 @@ import (
 	"github.com/pex-build/pex/exec"
 	"github.com/pex-build/pex/graph"
 	"github.com/pex-build/pex/internal/db"
+	"github.com/pex-build/pex/starlark"
 )
 
 type builder struct {
@@ -39,7 +40,7 @@ type builder struct {
 	ids     map[*graph.Target]db.RuleID
 	byTask  map[*exec.Task]*graph.Target
 	running map[*graph.Target]bool          // the rules with a task
-	shared  map[db.RuleID]map[string]string // what up-to-date rules pass on, by rule
+	shared  map[db.RuleID]map[string]any // what up-to-date rules pass on, by rule
 	fileIDs map[string]db.FileID            // see intern
 	n       atomic.Int32
 	mu      sync.Mutex // guards shared
@@ -53,6 +54,9 @@ type builder struct {
 	since         int64
 	fileClock     *cache.FileClock
 	fileClockOnce sync.Once
+	// actionRunner runs the build's Starlark actions; made on first use.
+	actionRunner *starlark.Actions
+	actionsOnce  sync.Once
 }
 
 // ruleResult is what a rule's task returns as its value.
@@ -69,7 +73,7 @@ type ruleResult struct {
 func (w *Workspace) run(ctx context.Context, req Request, st *step, sum *Summary) error {
 	d, c := st.d, st.check
 	b := &builder{opts: req, root: w.Root, db: d, store: w.store, memo: cache.NewMemoAt(w.now), now: w.now,
-		run: w.runner, w: w, ids: map[*graph.Target]db.RuleID{}, shared: map[db.RuleID]map[string]string{}}
+		run: w.runner, w: w, ids: map[*graph.Target]db.RuleID{}, shared: map[db.RuleID]map[string]any{}}
 	b.since = b.clock().Now()
 	defer b.closeClock()
 	targets, g, err := b.decode(c.Dirty, st.graph)
@@ -283,7 +287,7 @@ func (b *builder) ruleFunc(t *graph.Target) exec.Func {
 				if v == restored || v == restore {
 					rr.cache, rr.dry = "restored", v == restore
 				}
-				replay(ctx, shared, rec)
+				replay(ctx, shared, rec, t.Label.String())
 				if v != restore {
 					b.setRow(t, key, rec, reads)
 				}
@@ -307,7 +311,26 @@ func (b *builder) ruleFunc(t *graph.Target) exec.Func {
 		for _, out := range t.OutFiles {
 			b.memo.Forget(abs(b.root, out)) // the command rewrites it
 		}
-		if t.Cmd != "" {
+		switch {
+		case t.Action != nil:
+			o, err = b.runAction(ctx, t, shared, id)
+			if o != nil {
+				rr.output = string(o.output)
+			}
+			var ae *ActionError
+			if errors.As(err, &ae) && ae.ExitCode >= 0 {
+				code := ae.ExitCode
+				rr.code = &code
+			}
+			if err != nil {
+				b.deleteRow(r)
+				return rr, err
+			}
+		case t.Cmd != "":
+			if err := checkShared(t, shared); err != nil {
+				b.deleteRow(r)
+				return rr, err
+			}
 			c := &command{root: b.root, tmp: b.tmp, id: id, t: t, hostEnv: b.opts.HostEnv, shared: shared,
 				srcs: srcFiles(b.keys.g, t), procs: b.w.procs}
 			if t.Depfile != "" {
@@ -357,8 +380,11 @@ func (b *builder) ruleFunc(t *graph.Target) exec.Func {
 func (b *builder) recordRun(t *graph.Target, key cache.Digest, parts cache.Parts, o *outcome, status string,
 	reads []read, known map[string]read, seq int) (*cache.Record, string, error) {
 	note := ""
-	if t.Cmd != "" && t.Cache {
+	if (t.Cmd != "" || t.Action != nil) && t.Cache {
 		note = b.changedWhileRunning(t, reads)
+	}
+	if note == "" {
+		note = o.note
 	}
 	var disc []cache.Item
 	if t.Depfile != "" {
@@ -426,6 +452,12 @@ func (b *builder) path(id db.FileID) string {
 	return b.db.File(id).Path
 }
 
+func (b *builder) label(r db.RuleID) string {
+	b.dbMu.Lock()
+	defer b.dbMu.Unlock()
+	return b.db.Label(r)
+}
+
 func (b *builder) deleteRow(r db.RuleID) {
 	b.dbMu.Lock()
 	defer b.dbMu.Unlock()
@@ -452,22 +484,23 @@ func (b *builder) inherit(t *graph.Target, shared map[string]any) {
 // passedOn returns what the up-to-date rule r passes on to its
 // dependents: what it received from its own dependencies, then its own
 // shared values over them.
-func (b *builder) passedOn(r db.RuleID) map[string]string {
+func (b *builder) passedOn(r db.RuleID) map[string]any {
 	b.mu.Lock()
 	m, ok := b.shared[r]
 	b.mu.Unlock()
 	if ok {
 		return m
 	}
-	m = map[string]string{}
+	m = map[string]any{}
 	for _, dep := range b.db.Deps(r) {
 		for k, v := range b.passedOn(dep) {
 			m[k] = v
 		}
 	}
 	if row, ok := b.row(r); ok {
+		from := b.label(r)
 		for _, p := range row.Shared {
-			m[p.Key] = p.Value
+			m[p.Key] = sharedValue(p.Value, from)
 		}
 	}
 	b.mu.Lock()
@@ -477,12 +510,13 @@ func (b *builder) passedOn(r db.RuleID) map[string]string {
 }
 
 // replay gives a rule that did not run what its recorded run reported.
-func replay(ctx context.Context, shared map[string]any, rec *cache.Record) {
+// label is the rule that recorded it.
+func replay(ctx context.Context, shared map[string]any, rec *cache.Record, label string) {
 	for _, f := range rec.Findings {
 		exec.Report(ctx, f)
 	}
 	for _, p := range rec.Shared {
-		shared[p.Key] = p.Value
+		shared[p.Key] = sharedValue(p.Value, label)
 	}
 }
 

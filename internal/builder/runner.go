@@ -73,8 +73,10 @@ type outcome struct {
 	started     int64
 	output      []byte
 	findings    []string
-	shared      map[string]string // written to $PEX_SHARED
-	sharedOrder []string          // its keys, in the order first written
+	shared      map[string]any // written to $PEX_SHARED (strings) or ctx.shared
+	sharedOrder []string       // its keys, in the order first written
+	// note, if set, says why the run's result must not be cached.
+	note string
 }
 
 // run runs the command to completion. A non-nil error is an *ActionError,
@@ -223,7 +225,9 @@ func (c *command) vars(report, shared string) map[string]string {
 		vars["TMPDIR"] = os.TempDir()
 	}
 	for k, v := range c.shared {
-		vars[k] = fmt.Sprint(v)
+		if s, ok := v.(string); ok { // a cmd rule is given no other (checkShared)
+			vars[k] = s
+		}
 	}
 	for k, v := range t.Env {
 		vars[k] = v
@@ -316,17 +320,20 @@ func readLines(path string) ([]string, error) {
 
 // readShared parses the KEY=VALUE lines written to $PEX_SHARED; a key
 // written twice keeps its last value and its first place.
-func readShared(path string) (map[string]string, []string, error) {
+func readShared(path string) (map[string]any, []string, error) {
 	lines, err := readLines(path)
 	if err != nil || len(lines) == 0 {
 		return nil, nil, err
 	}
-	kv := make(map[string]string, len(lines))
+	kv := make(map[string]any, len(lines))
 	var order []string
 	for i, line := range lines {
 		k, v, ok := strings.Cut(line, "=")
 		if !ok || !validEnvName(k) {
 			return nil, nil, fmt.Errorf("$PEX_SHARED line %d: want KEY=VALUE with KEY a variable name, got %q", i+1, line)
+		}
+		if strings.ContainsRune(v, 0) {
+			return nil, nil, fmt.Errorf("$PEX_SHARED line %d: the value of %s holds a NUL byte, which no environment variable can", i+1, k)
 		}
 		if _, seen := kv[k]; !seen {
 			order = append(order, k)

@@ -145,7 +145,7 @@ func (f *fakeRunner) run(ctx context.Context, c *command) (*outcome, error) {
 	if err := prepareOutputs(c.root, t); err != nil {
 		return nil, c.fail(-1, err.Error())
 	}
-	o := &outcome{shared: map[string]string{}}
+	o := &outcome{shared: map[string]any{}}
 	if c.clock != nil {
 		o.started = c.clock.Now()
 	}

@@ -14,7 +14,7 @@ import (
 
 const (
 	magic         = "pex db\n\x00"
-	layoutVersion = 3
+	layoutVersion = 4
 	headerFixed   = len(magic) + 12
 	sectionEntry  = 24
 )
@@ -70,6 +70,8 @@ type DB struct {
 	// planned are the lists the last check made of a request that was not
 	// verified, for MarkVerified to keep.
 	planned *Request
+	// outputs are the files rules output, once IsOutput asked.
+	outputs map[FileID]bool
 	// modified says something changed since the database was read.
 	modified bool
 	// Now is the clock that tells whether a stat is too recent to vouch

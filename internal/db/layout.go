@@ -27,3 +27,7 @@ func (l Layout) Tmp() string { return filepath.Join(l.Dir, "tmp") }
 // Procs holds the records of the process groups pex processes started
 // (internal/procs).
 func (l Layout) Procs() string { return filepath.Join(l.Dir, "procs") }
+
+// Tests holds what the last pex test of each request found: which tests
+// failed (cmd/pex's --failed reads it; see internal/testrecord).
+func (l Layout) Tests() string { return filepath.Join(l.Dir, "tests") }

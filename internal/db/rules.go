@@ -268,6 +268,30 @@ func ids(l []uint32) []RuleID {
 	return out
 }
 
+// Packages returns every package path of the evaluation, sorted.
+func (d *DB) Packages() []string { return d.eval.packages }
+
+// IsOutput reports whether a rule outputs the workspace-relative path.
+// The first call reads every rule's outputs.
+func (d *DB) IsOutput(p string) bool {
+	if d.outputs == nil {
+		d.outputs = map[FileID]bool{}
+		var scratch []uint32
+		for r := range RuleID(d.Rules()) {
+			rec, s, err := d.record(r, scratch[:0])
+			scratch = s
+			if err != nil {
+				continue
+			}
+			for _, f := range rec.lists[listOuts] {
+				d.outputs[FileID(f)] = true
+			}
+		}
+	}
+	id, ok := d.Lookup(p)
+	return ok && d.outputs[id]
+}
+
 // Graph returns the whole graph, decoded and resolved: for selecting
 // rules by pattern, and for what asks about all of them (pex query,
 // clean, explain). Its Targets are in rule order.
@@ -344,6 +368,7 @@ func (d *DB) setGraph(g *graph.Graph) {
 		}
 	}
 	d.rules.fresh, d.rules.dirty, d.rules.byLabel = fresh, true, nil
+	d.outputs = nil
 }
 
 // encode returns the rule table's sections: the index and the records.
@@ -401,13 +426,28 @@ func appendTarget(b []byte, t *graph.Target) []byte {
 	e.Strs(t.Tools)
 	putMap(&e, t.Kwargs)
 	e.Strs(t.Tags)
-	if t.Cache {
+	flag(&e, t.Cache)
+	e.Str(t.Depfile)
+	if a := t.Action; a != nil {
+		e.Uvarint(1)
+		e.Str(a.File)
+		e.Str(a.Name)
+		e.Str(a.Digest)
+	} else {
+		e.Uvarint(0)
+	}
+	flag(&e, t.Dynamic)
+	e.Str(t.GeneratedBy.Pkg)
+	e.Str(t.GeneratedBy.Name)
+	return e.B
+}
+
+func flag(e *cache.Encoder, b bool) {
+	if b {
 		e.Uvarint(1)
 	} else {
 		e.Uvarint(0)
 	}
-	e.Str(t.Depfile)
-	return e.B
 }
 
 func putPos(e *cache.Encoder, p graph.Pos) {
@@ -455,6 +495,11 @@ func decodeTarget(data []byte) (*graph.Target, error) {
 	t.Tags = dec.Strs()
 	t.Cache = dec.Uvarint() == 1
 	t.Depfile = dec.Str()
+	if dec.Uvarint() == 1 {
+		t.Action = &graph.Action{File: dec.Str(), Name: dec.Str(), Digest: dec.Str()}
+	}
+	t.Dynamic = dec.Uvarint() == 1
+	t.GeneratedBy = graph.Label{Pkg: dec.Str(), Name: dec.Str()}
 	if err := dec.Done(); err != nil {
 		return nil, err
 	}
