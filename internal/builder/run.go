@@ -39,9 +39,9 @@ type builder struct {
 	w       *Workspace
 	ids     map[*graph.Target]db.RuleID
 	byTask  map[*exec.Task]*graph.Target
-	running map[*graph.Target]bool          // the rules with a task
+	running map[*graph.Target]bool       // the rules with a task
 	shared  map[db.RuleID]map[string]any // what up-to-date rules pass on, by rule
-	fileIDs map[string]db.FileID            // see intern
+	fileIDs map[string]db.FileID         // see intern
 	n       atomic.Int32
 	mu      sync.Mutex // guards shared
 	// dbMu serialises the workers' use of the database (see row).
