@@ -23,7 +23,7 @@
 //
 // # Format version
 //
-// FormatVersion (now 2) is part of every key and record, and of the
+// FormatVersion (now 3) is part of every key and record, and of the
 // build database's header.
 // Changing any format below means bumping it: old keys are then never
 // looked up, old records and databases are ignored, and everything
@@ -112,6 +112,7 @@
 //	count, then per finding: string
 //	count, then per shared value: string key, string value
 //	items discovered inputs
+//	string generated (the Starlark a dynamic rule generated)
 //	parts: digest command, items env, items inputs, items tools,
 //	       items deps, items shared, count + strings outputs
 //

@@ -17,7 +17,7 @@ import (
 // framing, records) and is written into the build database. Changing any
 // of them means bumping it, which changes every key, so old entries are
 // simply never found again.
-const FormatVersion = 2
+const FormatVersion = 3
 
 // Field tags. Each framed field is tag byte, uvarint length, bytes.
 const (

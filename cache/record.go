@@ -40,13 +40,16 @@ type Pair struct {
 // Record is what a successful action left behind. Failures are never
 // recorded.
 type Record struct {
-	Outputs    []Output  // output files, in rule order
-	Status     string    // "ok" or "warn": replayed on a hit
-	Findings   []string  // lines the action reported, replayed on a hit
-	Shared     []Pair    // shared values it emitted, in emission order
-	Parts      Parts     // the parts of the key it ran under, for explain
-	Discovered []Item    // inputs a depfile named, with the digests they had
-	Created    time.Time // when the action finished
+	Outputs    []Output // output files, in rule order
+	Status     string   // "ok" or "warn": replayed on a hit
+	Findings   []string // lines the action reported, replayed on a hit
+	Shared     []Pair   // shared values it emitted, in emission order
+	Parts      Parts    // the parts of the key it ran under, for explain
+	Discovered []Item   // inputs a depfile named, with the digests they had
+	// Generated is the Starlark a dynamic rule generated: the rules it
+	// registered, registered again on a hit.
+	Generated string
+	Created   time.Time // when the action finished
 }
 
 // recordMagic opens every encoded record.
@@ -108,6 +111,7 @@ func (r *Record) encodeBody(e *Encoder) {
 	e.Strs(r.Findings)
 	e.Pairs(r.Shared)
 	e.Items(r.Discovered)
+	e.Str(r.Generated)
 	encodeParts(e, &r.Parts)
 }
 
@@ -136,6 +140,7 @@ func (r *Record) decodeOutcome(d *Decoder) {
 	r.Findings = d.Strs()
 	r.Shared = d.Pairs()
 	r.Discovered = d.Items()
+	r.Generated = d.Str()
 }
 
 func encodeParts(e *Encoder, p *Parts) {

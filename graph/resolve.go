@@ -83,8 +83,28 @@ func (r *resolver) run() error {
 	if err := r.edges(); err != nil {
 		return err
 	}
+	if err := r.checkGenerated(); err != nil {
+		return err
+	}
 	if err := r.g.findCycle(r.start); err != nil {
 		return err
+	}
+	return nil
+}
+
+// checkGenerated fails when a written rule depends on a generated one:
+// before its generator first runs, the rule does not exist.
+func (r *resolver) checkGenerated() error {
+	for _, t := range r.g.Targets[r.start:] {
+		if t.Generated() {
+			continue
+		}
+		for _, d := range t.DepTargets {
+			if d.Generated() {
+				return errorf(t.Pos, "rule %q depends on %q, which the dynamic rule %q generates while the build runs: a BUILD file cannot name a generated rule or its outputs; depend on %q instead",
+					t.Label.String(), d.Label.String(), d.GeneratedBy.String(), d.GeneratedBy.String())
+			}
+		}
 	}
 	return nil
 }

@@ -107,6 +107,9 @@ type ActionResult struct {
 	// order written.
 	Shared      map[string]any
 	SharedOrder []string
+	// Generated is the Starlark text of its ctx.rule calls (see
+	// Actions.Generate), "" for none.
+	Generated string
 	// Digest is the code digest of the action's file as it ran: when it
 	// is not Target.Action.Digest, the file changed since evaluation.
 	Digest string
@@ -159,6 +162,7 @@ func (a *Actions) Run(ctx context.Context, call *ActionCall) (*ActionResult, err
 	_, callErr := sl.Call(th, fn, sl.Tuple{c}, kwargs)
 	res.Output = out.Bytes()
 	res.Findings = c.findings
+	res.Generated = c.gen.text()
 	if callErr != nil {
 		if ctx.Err() != nil {
 			return res, ctx.Err()
@@ -254,6 +258,7 @@ type actionCtx struct {
 	seeded   map[string]sl.Value
 	mu       sync.Mutex
 	findings []string
+	gen      generated // ctx.rule calls
 }
 
 var _ sl.HasAttrs = (*actionCtx)(nil)
@@ -308,6 +313,7 @@ func newActionCtx(ctx context.Context, root string, call *ActionCall) (*actionCt
 		"write":  sl.NewBuiltin("ctx.write", c.write),
 		"warn":   sl.NewBuiltin("ctx.warn", c.warn),
 		"fail":   sl.NewBuiltin("ctx.fail", c.fail),
+		"rule":   sl.NewBuiltin("ctx.rule", c.rule),
 	}
 	return c, nil
 }

@@ -20,12 +20,12 @@ import (
 )
 
 // actions returns the build's action runner, made on first use.
-func (b *builder) actions(ctx context.Context) *starlark.Actions {
+func (b *builder) actions() *starlark.Actions {
 	b.actionsOnce.Do(func() {
 		b.dbMu.Lock()
 		pkgs := b.db.Packages()
 		b.dbMu.Unlock()
-		b.actionRunner = starlark.NewActions(context.WithoutCancel(ctx), starlark.ActionOptions{
+		b.actionRunner = starlark.NewActions(context.WithoutCancel(b.ctx), starlark.ActionOptions{
 			Root: b.root, Set: b.opts.Set, Packages: pkgs,
 			IsOutput: func(p string) bool {
 				b.dbMu.Lock()
@@ -64,11 +64,12 @@ func (b *builder) runAction(ctx context.Context, t *graph.Target, shared map[str
 			return c.runForAction(ctx, args, base)
 		},
 	}
-	res, err := b.actions(ctx).Run(ctx, call)
+	res, err := b.actions().Run(ctx, call)
 	runs.Wait()
 	o := &outcome{}
 	if res != nil {
 		o.output, o.findings, o.shared, o.sharedOrder = res.Output, res.Findings, res.Shared, res.SharedOrder
+		o.generated = res.Generated
 	}
 	if err != nil {
 		if ctx.Err() != nil {

@@ -84,6 +84,8 @@ type Event struct {
 	Note   string `json:"note,omitempty"`
 	Test   bool   `json:"test,omitempty"`
 	DryRun bool   `json:"dry_run,omitempty"`
+	// GeneratedBy is the dynamic rule that generated the rule.
+	GeneratedBy string `json:"generated_by,omitempty"`
 
 	Total  int            `json:"total,omitempty"`  // build_started: rules considered
 	Counts map[string]int `json:"counts,omitempty"` // build_finished: rules by status
@@ -140,6 +142,7 @@ func (w *Workspace) Build(ctx context.Context, req Request) (*Summary, error) {
 		return nil, busy
 	}
 	locked := busy == nil
+	ps := &passes{seen: map[string]bool{}}
 	for {
 		st, err := w.prepare(ctx, req, locked)
 		if errors.Is(err, db.ErrDamaged) {
@@ -156,7 +159,15 @@ func (w *Workspace) Build(ctx context.Context, req Request) (*Summary, error) {
 			return nil, err
 		}
 		if st != nil {
-			return w.finish(ctx, req, st, start)
+			sum, again, err := w.finish(ctx, req, st, start, ps)
+			if err != nil || !again {
+				return sum, err
+			}
+			// Dynamic rules generated other rules: build those.
+			if ps.n++; ps.n == maxPasses {
+				return nil, fmt.Errorf("dynamic rules generated new rules %d times in a row: a generated rule that is dynamic keeps generating others", maxPasses)
+			}
+			continue
 		}
 		// There is work, which needs the lock: wait for it, then look
 		// again at what its holder left.
@@ -246,9 +257,26 @@ func (w *Workspace) selectRequest(d *db.DB, st *step, req Request) (*db.Request,
 	for i, t := range st.graph.Targets {
 		index[t] = db.RuleID(i)
 	}
+	// A dynamic rule asked for brings what it generated.
+	gens := map[graph.Label]bool{}
+	for _, t := range targets {
+		if t.Dynamic {
+			gens[t.Label] = true
+		}
+	}
+	if len(gens) > 0 {
+		generated := generatedBy(st.graph, gens)
+		for _, t := range st.graph.Targets {
+			if generated[t.Label] {
+				targets = append(targets, t)
+			}
+		}
+	}
 	var roots, services []db.RuleID
 	for _, t := range targets {
-		if !req.Tests || t.HasTag("test") {
+		// pex test builds the dynamic rules asked for: they may generate
+		// tests.
+		if !req.Tests || t.HasTag("test") || t.Dynamic {
 			roots = append(roots, index[t])
 		}
 	}
@@ -286,28 +314,47 @@ func checkTokens(g *graph.Graph, roots []db.RuleID) error {
 	return err
 }
 
+// passes is what the passes of one build share: its summary, and the
+// rules reported so far (a pass after dynamic rules changed the graph
+// reports only what earlier ones did not).
+type passes struct {
+	n    int
+	sum  *Summary
+	seen map[string]bool
+}
+
 // finish takes steps 5 and 6: replay, or run the dirty rules, then save.
-func (w *Workspace) finish(ctx context.Context, req Request, st *step, start time.Time) (*Summary, error) {
+// It reports whether dynamic rules changed the graph: then the build
+// takes another pass.
+func (w *Workspace) finish(ctx context.Context, req Request, st *step, start time.Time, ps *passes) (*Summary, bool, error) {
 	d, c := st.d, st.check
-	sum := &Summary{Counts: map[string]int{}, Cache: map[string]int{}, Evaluated: st.evaluated,
-		Files: c.Files, Changed: c.Changed, Dirty: len(c.Dirty), Verified: c.Verified, Unverified: c.Unverified}
+	first := ps.sum == nil
+	if first {
+		ps.sum = &Summary{Counts: map[string]int{}, Cache: map[string]int{}, Evaluated: st.evaluated,
+			Files: c.Files, Changed: c.Changed, Dirty: len(c.Dirty), Verified: c.Verified, Unverified: c.Unverified}
+	}
+	sum := ps.sum
+	sum.Roots, sum.Services = nil, nil
 	for _, r := range st.req.Roots {
-		sum.Roots = append(sum.Roots, d.Label(r))
+		if !req.Tests || d.IsTest(r) { // pex test builds dynamic rules too
+			sum.Roots = append(sum.Roots, d.Label(r))
+		}
 	}
 	for _, r := range st.req.Services {
 		sum.Services = append(sum.Services, d.Label(r))
 	}
-	if len(sum.Services) > 0 {
+	if len(sum.Services) > 0 && first {
 		req.OnNote("note: " + ServiceNote(sum.Services))
 	}
-	if req.Verbose {
+	if req.Verbose && first {
 		w.explainCheck(req, sum)
 	}
 	var err error
+	again := false
 	if len(c.Dirty) == 0 {
-		w.replay(req, st, sum)
-	} else if err = w.run(ctx, req, st, sum); err != nil {
-		return nil, err
+		w.replay(req, st, sum, ps.seen)
+	} else if again, err = w.run(ctx, req, st, sum, ps.seen); err != nil {
+		return nil, false, err
 	}
 	sum.Duration = w.now().Sub(start)
 	if !req.DryRun && w.unlock != nil {
@@ -318,14 +365,17 @@ func (w *Workspace) finish(ctx context.Context, req Request, st *step, start tim
 		}
 		if d.Modified() {
 			if err := d.Save(); err != nil {
-				return nil, err
+				return nil, false, err
 			}
 		}
+	}
+	if again {
+		return sum, true, nil
 	}
 	ok := !sum.Failed && !sum.Canceled
 	req.OnEvent(Event{Event: EventBuildFinished, Counts: sum.Counts, OK: &ok,
 		MS: sum.Duration.Milliseconds(), Duration: sum.Duration})
-	return sum, nil
+	return sum, false, nil
 }
 
 // explainCheck says, with -v, why the BUILD files were evaluated and how
@@ -345,14 +395,11 @@ func (w *Workspace) explainCheck(req Request, sum *Summary) {
 }
 
 // replay reports every rule of the plan up to date, as its row says.
-func (w *Workspace) replay(req Request, st *step, sum *Summary) {
+func (w *Workspace) replay(req Request, st *step, sum *Summary, seen map[string]bool) {
 	d := st.d
-	req.OnEvent(Event{Event: EventBuildStarted, Total: len(st.check.Plan)})
+	req.OnEvent(Event{Event: EventBuildStarted, Total: total(d, st.check.Plan, seen)})
 	for i := range st.check.Plan {
-		ev := d.Replay(st.check, i)
-		e := Event{Event: EventRule, Label: ev.Label, Status: ev.Status, Cache: "hit", Findings: ev.Findings, Test: ev.Test}
-		sum.count(e)
-		req.OnEvent(e)
+		w.replayed(req, d.Replay(st.check, i), sum, seen)
 	}
 	if w.unlock != nil && !req.DryRun {
 		d.MarkVerified(st.req, st.check.Plan)

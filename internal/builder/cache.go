@@ -151,6 +151,11 @@ func (k *keys) key(t *graph.Target, shared map[string]any) (cache.Digest, cache.
 	}
 	k.mu.Lock()
 	for _, d := range t.DepTargets {
+		if d.Label == t.GeneratedBy && len(d.OutFiles) == 0 {
+			// A generated rule waits for its generator, but its own
+			// definition is what it runs: nothing else to take.
+			continue
+		}
 		kb.Dep(d.Label.String(), readOutputs(k.done[d].items, d, whole, files, k.g == nil))
 	}
 	k.mu.Unlock()
@@ -289,7 +294,8 @@ const (
 // not mustRun: its row's, or the store's.
 func (b *builder) check(t *graph.Target, id db.RuleID, key cache.Digest) (verdict, *cache.Record) {
 	if row, ok := b.row(id); ok && row.Key == key && b.outputsHold(row.Outputs) && b.discoveredHold(row.Discovered) {
-		rec := &cache.Record{Status: row.Status, Findings: row.Findings, Shared: row.Shared, Outputs: row.Outputs}
+		rec := &cache.Record{Status: row.Status, Findings: row.Findings, Shared: row.Shared, Outputs: row.Outputs,
+			Generated: row.Generated}
 		for _, it := range row.Discovered {
 			rec.Discovered = append(rec.Discovered, cache.Item{Name: b.path(it.File), Digest: it.Digest})
 		}
@@ -359,7 +365,8 @@ func (b *builder) outputHolds(o cache.Output) bool {
 // record returned lists the outputs there are, for dependents.
 func (b *builder) record(t *graph.Target, key cache.Digest, parts cache.Parts, o *outcome, status string,
 	store bool, discovered []cache.Item) (rec *cache.Record, stored bool, note string, err error) {
-	rec = &cache.Record{Status: status, Findings: o.findings, Parts: parts, Created: b.now(), Discovered: discovered}
+	rec = &cache.Record{Status: status, Findings: o.findings, Parts: parts, Created: b.now(), Discovered: discovered,
+		Generated: o.generated}
 	for _, out := range t.OutFiles {
 		var ro cache.Output
 		ro, note, err = b.output(t, out, store && note == "")

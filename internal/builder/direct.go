@@ -28,7 +28,7 @@ type direct struct {
 // names could be ones sh gives a meaning of its own (PWD, IFS, PPID...).
 var ownVars = map[string]bool{
 	"SRCS": true, "OUTS": true, "OUT": true, "PKG": true, "ROOT": true,
-	"NAME": true, "PEX_REPORT": true, "PEX_SHARED": true,
+	"NAME": true, "PEX_REPORT": true, "PEX_SHARED": true, "PEX_DYNAMIC": true,
 }
 
 // shellWords are the names sh would not look up in PATH as the first word

@@ -54,6 +54,11 @@ type builder struct {
 	since         int64
 	fileClock     *cache.FileClock
 	fileClockOnce sync.Once
+	ctx           context.Context
+	whole         *graph.Graph // the whole graph, when the build has it
+	regen         regen        // what dynamic rules generated
+	// seen are the rules reported in earlier passes of the build.
+	seen map[string]bool
 	// actionRunner runs the build's Starlark actions; made on first use.
 	actionRunner *starlark.Actions
 	actionsOnce  sync.Once
@@ -67,18 +72,23 @@ type ruleResult struct {
 	dry    bool     // dry run: it would run (or be restored)
 	why    []string // why it ran
 	note   string   // why its result was not cached, if it was not
+	// retired: its generator generated other rules; it did not run
+	retired bool
 }
 
-// run runs st's dirty rules (step 5 of Build).
-func (w *Workspace) run(ctx context.Context, req Request, st *step, sum *Summary) error {
+// run runs st's dirty rules (step 5 of Build). It reports whether dynamic
+// rules changed the graph: then another pass must build what they
+// generated (see dynamic.go).
+func (w *Workspace) run(ctx context.Context, req Request, st *step, sum *Summary, seen map[string]bool) (bool, error) {
 	d, c := st.d, st.check
 	b := &builder{opts: req, root: w.Root, db: d, store: w.store, memo: cache.NewMemoAt(w.now), now: w.now,
-		run: w.runner, w: w, ids: map[*graph.Target]db.RuleID{}, shared: map[db.RuleID]map[string]any{}}
+		run: w.runner, w: w, ids: map[*graph.Target]db.RuleID{}, shared: map[db.RuleID]map[string]any{},
+		ctx: ctx, whole: st.graph, seen: seen}
 	b.since = b.clock().Now()
 	defer b.closeClock()
 	targets, g, err := b.decode(c.Dirty, st.graph)
 	if err != nil {
-		return err
+		return false, err
 	}
 	b.keys = newKeys(w.Root, b.memo, g, req.HostEnv)
 	dirty := make(map[db.RuleID]bool, len(c.Dirty))
@@ -99,7 +109,7 @@ func (w *Workspace) run(ctx context.Context, req Request, st *step, sum *Summary
 	}
 	b.seedMemo(c.Dirty)
 	if b.tmp, err = scratchDir(w.layout); err != nil {
-		return err
+		return false, err
 	}
 	defer os.RemoveAll(b.tmp)
 	plan := &Plan{Rules: rules, providers: map[string][]*graph.Target{}}
@@ -132,27 +142,72 @@ func (w *Workspace) run(ctx context.Context, req Request, st *step, sum *Summary
 			opts.Groups[i].Jobs = 1
 		}
 	}
-	req.OnEvent(Event{Event: EventBuildStarted, Total: len(c.Plan)})
+	req.OnEvent(Event{Event: EventBuildStarted, Total: total(d, c.Plan, seen)})
 	for i, id := range c.Plan {
 		if !dirty[id] {
-			ev := d.Replay(c, i)
-			e := Event{Event: EventRule, Label: ev.Label, Status: ev.Status, Cache: "hit", Findings: ev.Findings, Test: ev.Test}
-			sum.count(e)
-			req.OnEvent(e)
+			w.replayed(req, d.Replay(c, i), sum, seen)
 		}
 	}
 	r, err := exec.Start(ctx, tasks, opts)
 	if err != nil {
-		return err
+		return false, err
 	}
 	b.collect(r, sum)
-	if !req.DryRun {
-		b.writeFiles()
-		if !sum.Failed && !sum.Canceled && !b.uncached.Load() && b.consistent() {
-			d.MarkVerified(st.req, c.Plan)
+	if req.DryRun {
+		return false, nil
+	}
+	b.writeFiles()
+	if b.regen.changed() {
+		// What this pass reported is not reported again.
+		for _, id := range c.Plan {
+			seen[d.Label(id)] = true
+		}
+		for t := range b.regen.retired {
+			delete(seen, t.Label.String())
+		}
+		g, err := b.newGraph()
+		if err != nil {
+			return false, err
+		}
+		d.SetGraph(g)
+		if sum.Failed || sum.Canceled {
+			req.OnNote("note: the rules that dynamic rules generated are built by the next build: this one failed")
+			return false, nil
+		}
+		return true, nil
+	}
+	if !sum.Failed && !sum.Canceled && !b.uncached.Load() && b.consistent() {
+		d.MarkVerified(st.req, c.Plan)
+	}
+	return false, nil
+}
+
+// total is how many rules the build reports: those of the plan, and
+// those earlier passes reported (a later pass says build_started again,
+// with the total grown by the rules generated).
+func total(d *db.DB, plan []db.RuleID, seen map[string]bool) int {
+	n := len(plan)
+	if len(seen) > 0 {
+		n = len(seen)
+		for _, id := range plan {
+			if !seen[d.Label(id)] {
+				n++
+			}
 		}
 	}
-	return nil
+	return n
+}
+
+// replayed reports a rule up to date, unless an earlier pass of the
+// build reported it.
+func (w *Workspace) replayed(req Request, ev db.Replayed, sum *Summary, seen map[string]bool) {
+	if len(seen) > 0 && seen[ev.Label] {
+		return
+	}
+	e := Event{Event: EventRule, Label: ev.Label, Status: ev.Status, Cache: "hit", Findings: ev.Findings, Test: ev.Test,
+		GeneratedBy: ev.GeneratedBy}
+	sum.count(e)
+	req.OnEvent(e)
 }
 
 // decode decodes the rules dirty and the rules they need (dependencies
@@ -232,6 +287,9 @@ func (b *builder) seedMemo(dirty []db.RuleID) {
 // and waits for its end.
 func (b *builder) collect(r *exec.Run, sum *Summary) {
 	for res := range r.Results() {
+		if rr, ok := res.Value.(*ruleResult); ok && rr.retired || b.regen.isRetired(b.byTask[res.Task]) {
+			continue // its generator generated other rules: a later pass reports those
+		}
 		ev := b.event(res)
 		sum.count(ev)
 		switch res.Status {
@@ -273,9 +331,18 @@ func (b *builder) clock() *cache.FileClock {
 func (b *builder) ruleFunc(t *graph.Target) exec.Func {
 	id := int(b.n.Add(1))
 	return func(ctx context.Context, shared map[string]any, _ map[string]any) (any, error) {
+		if b.regen.isRetired(t) {
+			return &ruleResult{retired: true}, nil
+		}
 		r := b.ids[t]
 		b.inherit(t, shared)
 		rr := &ruleResult{cache: "miss"}
+		before := "" // what t generated last, which the graph holds
+		if t.Dynamic {
+			if row, ok := b.row(r); ok {
+				before = row.Generated
+			}
+		}
 		key, parts, reads, err := b.keys.key(t, shared)
 		if err != nil {
 			b.deleteRow(r)
@@ -288,6 +355,12 @@ func (b *builder) ruleFunc(t *graph.Target) exec.Func {
 					rr.cache, rr.dry = "restored", v == restore
 				}
 				replay(ctx, shared, rec, t.Label.String())
+				if t.Dynamic && v != restore {
+					if err := b.generated(t, before, rec.Generated); err != nil {
+						b.deleteRow(r)
+						return rr, &ActionError{Label: t.Label, ExitCode: -1, Msg: err.Error()}
+					}
+				}
 				if v != restore {
 					b.setRow(t, key, rec, reads)
 				}
@@ -348,6 +421,12 @@ func (b *builder) ruleFunc(t *graph.Target) exec.Func {
 			if err != nil {
 				b.deleteRow(r)
 				return rr, err
+			}
+		}
+		if t.Dynamic {
+			if err := b.generated(t, before, o.generated); err != nil {
+				b.deleteRow(r)
+				return rr, &ActionError{Label: t.Label, ExitCode: -1, Msg: err.Error()}
 			}
 		}
 		for _, f := range o.findings {
@@ -420,7 +499,7 @@ func (b *builder) setRow(t *graph.Target, key cache.Digest, rec *cache.Record, r
 	b.dbMu.Lock()
 	defer b.dbMu.Unlock()
 	row := &db.Row{Key: key, Def: d.Def(r), Status: rec.Status, Findings: rec.Findings, Shared: rec.Shared,
-		Outputs: rec.Outputs, Env: db.EnvDigest(t.EnvPassthrough, b.opts.HostEnv)}
+		Outputs: rec.Outputs, Env: db.EnvDigest(t.EnvPassthrough, b.opts.HostEnv), Generated: rec.Generated}
 	for _, rd := range reads {
 		row.Read = append(row.Read, rd.digest)
 	}
@@ -613,6 +692,12 @@ func (b *builder) event(res *exec.Result) Event {
 		Cmd:      t.Cmd,
 		Test:     t.HasTag("test"),
 		Target:   t,
+	}
+	if t.Generated() {
+		ev.GeneratedBy = t.GeneratedBy.String()
+	}
+	if t.Action != nil {
+		ev.Cmd = "action " + t.Action.String()
 	}
 	if rr, ok := res.Value.(*ruleResult); ok {
 		ev.Cache, ev.Output, ev.ExitCode, ev.DryRun, ev.Why, ev.Note = rr.cache, rr.output, rr.code, rr.dry, rr.why, rr.note

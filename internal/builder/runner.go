@@ -77,6 +77,8 @@ type outcome struct {
 	sharedOrder []string       // its keys, in the order first written
 	// note, if set, says why the run's result must not be cached.
 	note string
+	// generated is the Starlark a dynamic rule generated.
+	generated string
 }
 
 // run runs the command to completion. A non-nil error is an *ActionError,
@@ -88,8 +90,8 @@ func (c *command) run(ctx context.Context) (*outcome, error) {
 		return nil, c.fail(-1, err.Error())
 	}
 	base := filepath.Join(c.tmp, fmt.Sprint(c.id))
-	report, sharedFile := base+".report", base+".shared"
-	defer unlink(report, sharedFile) // if the command wrote them
+	report, sharedFile, dynamic := base+".report", base+".shared", base+".dynamic"
+	defer unlink(report, sharedFile, dynamic) // if the command wrote them
 	out, err := newCapture(base + ".out")
 	if err != nil {
 		return nil, c.fail(-1, "cannot capture output: "+err.Error())
@@ -99,7 +101,11 @@ func (c *command) run(ctx context.Context) (*outcome, error) {
 	if c.clock != nil {
 		started = c.clock.Now()
 	}
-	cmd, err := c.start(dir, c.vars(report, sharedFile), out.f)
+	vars := c.vars(report, sharedFile)
+	if t.Dynamic {
+		vars["PEX_DYNAMIC"] = dynamic
+	}
+	cmd, err := c.start(dir, vars, out.f)
 	if err != nil {
 		return nil, c.fail(-1, err.Error())
 	}
@@ -122,6 +128,13 @@ func (c *command) run(ctx context.Context) (*outcome, error) {
 	}
 	if o.shared, o.sharedOrder, err = readShared(sharedFile); err != nil {
 		return o, c.fail(0, err.Error())
+	}
+	if t.Dynamic {
+		data, err := os.ReadFile(dynamic)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return o, c.fail(0, "reading $PEX_DYNAMIC: "+err.Error())
+		}
+		o.generated = string(data)
 	}
 	for i, out := range t.OutFiles {
 		if _, err := os.Lstat(filepath.Join(c.root, out)); err != nil {

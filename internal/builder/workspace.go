@@ -178,11 +178,12 @@ func (w *Workspace) evaluate(ctx context.Context, d *db.DB, set map[string]strin
 	if err != nil {
 		return nil, why, err
 	}
+	g := w.withGenerated(ctx, d, res.Graph, set)
 	in := db.EvalInputs{Files: res.Files, WalkDirs: res.Dirs, GlobDirs: res.GlobDirs}
-	if err := d.SetEvaluation(res.Graph, in, sh, w.fs); err != nil {
+	if err := d.SetEvaluation(g, in, sh, w.fs); err != nil {
 		return nil, why, err
 	}
-	return res.Graph, why, nil
+	return g, why, nil
 }
 
 // patterns parses a request's patterns; none means everything at and

@@ -87,7 +87,8 @@
 //	            outputs (digest, mode, link target), findings, shared
 //	            values, read digests (one per input then tool), discovered
 //	            inputs (file number, digest), dependency generations (one
-//	            per dependency), digest of passed-through variables
+//	            per dependency), digest of passed-through variables,
+//	            the Starlark a dynamic rule generated
 //	8 requests  varints: count, then per request: key, last use,
 //	            verified generation (0: not verified), root rules,
 //	            services named, then, when verified, the files to stat,

@@ -179,30 +179,7 @@ func listing(fsys FS, dir string, role uint8, exclude []string) (cache.Digest, e
 // carried over by label (the check sees whose definition changed), and
 // requests, whose rules were numbered by the old table, are dropped.
 func (d *DB) SetEvaluation(g *graph.Graph, in EvalInputs, shape Shape, fsys FS) error {
-	old := map[string][]byte{}
-	for i := range RuleID(d.Rules()) {
-		if raw := d.rows.raw(i); raw != nil {
-			old[d.Label(i)] = raw
-		}
-	}
-	d.setGraph(g)
-	d.rows = rows{db: d, changed: true, over: map[RuleID]*Row{}}
-	for label, raw := range old {
-		id, ok := d.RuleOf(label)
-		if !ok {
-			continue
-		}
-		row, err := decodeRow(raw)
-		outs := d.rules.fresh[id].lists[listOuts]
-		if err != nil || len(outs) != len(row.Outputs) {
-			continue
-		}
-		for i, f := range outs {
-			row.Outputs[i].Path = d.File(FileID(f)).Path
-		}
-		d.rows.over[id] = row
-	}
-	d.reqs = map[cache.Digest]*Request{}
+	d.SetGraph(g)
 	e := evalNode{packages: g.Packages(), groups: g.Groups}
 	e.set, e.host, e.pex = shape.digests()
 	outputs := map[string][]string{} // directory -> names of outputs in it
@@ -257,6 +234,45 @@ func (d *DB) SetEvaluation(g *graph.Graph, in EvalInputs, shape Shape, fsys FS) 
 	d.eval = e
 	d.modified = true
 	return nil
+}
+
+// SetGraph replaces the graph with g, whose rules the same evaluation
+// made (g holds other rules that dynamic rules generated): the rule table
+// is made anew, rows are carried over by label, and requests, whose rules
+// were numbered by the old table, are dropped.
+func (d *DB) SetGraph(g *graph.Graph) {
+	old := map[string][]byte{}
+	for i := range RuleID(d.Rules()) {
+		if raw := d.rows.raw(i); raw != nil {
+			old[d.Label(i)] = raw
+		}
+	}
+	for i, row := range d.rows.over {
+		if row != nil {
+			old[d.Label(i)] = encodeRow(row)
+		} else {
+			delete(old, d.Label(i))
+		}
+	}
+	d.setGraph(g)
+	d.rows = rows{db: d, changed: true, over: map[RuleID]*Row{}}
+	for label, raw := range old {
+		id, ok := d.RuleOf(label)
+		if !ok {
+			continue
+		}
+		row, err := decodeRow(raw)
+		outs := d.rules.fresh[id].lists[listOuts]
+		if err != nil || len(outs) != len(row.Outputs) {
+			continue
+		}
+		for i, f := range outs {
+			row.Outputs[i].Path = d.File(FileID(f)).Path
+		}
+		d.rows.over[id] = row
+	}
+	d.reqs = map[cache.Digest]*Request{}
+	d.modified = true
 }
 
 // Inputs returns what the saved evaluation read, for pex watch to watch.

@@ -46,8 +46,9 @@ const (
 
 // Replay flags: what a replay reports of a rule without its row.
 const (
-	replayWarn = 1 << iota // its row's status is warn: it has findings
-	replayTest             // it is tagged test
+	replayWarn      = 1 << iota // its row's status is warn: it has findings
+	replayTest                  // it is tagged test
+	replayGenerated             // a dynamic rule generated it
 )
 
 // edges are a verified request's edges back, by position: users[i] the
@@ -192,6 +193,9 @@ func (d *DB) planLists(req *Request, plan []RuleID, row func(RuleID) (*Row, bool
 		}
 		if rec.flags&ruleTest != 0 {
 			flags[p] |= replayTest
+		}
+		if rec.flags&ruleGenerated != 0 {
+			flags[p] |= replayGenerated
 		}
 		for _, l := range []int{listInputs, listTools, listOuts} {
 			for _, f := range rec.lists[l] {

@@ -37,6 +37,9 @@ type Row struct {
 	DepGens []uint64
 	// Env digests the values of the variables it passes through.
 	Env cache.Digest
+	// Generated is the Starlark a dynamic rule generated when it ran:
+	// the rules it registered, which the graph holds.
+	Generated string
 }
 
 // Discovered is an input a depfile named.
@@ -229,6 +232,7 @@ func encodeRow(row *Row) []byte {
 		e.Uvarint(g)
 	}
 	e.Digest(row.Env)
+	e.Str(row.Generated)
 	return e.B
 }
 
@@ -263,6 +267,7 @@ func decodeRow(b []byte) (*Row, error) {
 		}
 	}
 	row.Env = dec.Digest()
+	row.Generated = dec.Str()
 	if err := dec.Done(); err != nil {
 		return nil, err
 	}

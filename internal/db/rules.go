@@ -22,6 +22,7 @@ const (
 	rulePassthrough             // it passes host variables through
 	ruleDepfile                 // it has a depfile: its row names more inputs
 	ruleTest                    // it is tagged test
+	ruleGenerated               // a dynamic rule generated it
 )
 
 // The lists of a rule's record.
@@ -203,6 +204,9 @@ type Replayed struct {
 	Status   string // ok or warn
 	Findings []string
 	Test     bool
+	// GeneratedBy is the label of the dynamic rule that generated it,
+	// "" for a written rule.
+	GeneratedBy string
 }
 
 // Replay returns what to report of rule c.Plan[i], up to date.
@@ -213,8 +217,17 @@ type Replayed struct {
 func (d *DB) Replay(c *Check, i int) Replayed {
 	r := c.Plan[i]
 	rp := Replayed{Label: d.Label(r), Status: "ok"}
+	generated := func(yes bool) {
+		if yes {
+			if t, err := d.Target(r); err == nil {
+				rp.GeneratedBy = t.GeneratedBy.String()
+			}
+		}
+	}
 	if row, ok := d.rows.over[r]; ok {
-		rp.Test = d.flags(r)&ruleTest != 0
+		f := d.flags(r)
+		rp.Test = f&ruleTest != 0
+		generated(f&ruleGenerated != 0)
 		if row != nil && row.Status == "warn" {
 			rp.Status, rp.Findings = "warn", row.Findings
 		}
@@ -223,8 +236,11 @@ func (d *DB) Replay(c *Check, i int) Replayed {
 	warn := true
 	if c.flags != nil {
 		rp.Test, warn = c.flags[i]&replayTest != 0, c.flags[i]&replayWarn != 0
+		generated(c.flags[i]&replayGenerated != 0)
 	} else {
-		rp.Test = d.flags(r)&ruleTest != 0
+		f := d.flags(r)
+		rp.Test = f&ruleTest != 0
+		generated(f&ruleGenerated != 0)
 	}
 	if warn {
 		// As decodeRow reads it: key, generation, definition, status.
@@ -246,6 +262,9 @@ func (d *DB) Replay(c *Check, i int) Replayed {
 	}
 	return rp
 }
+
+// IsTest reports whether rule r is tagged test.
+func (d *DB) IsTest(r RuleID) bool { return d.flags(r)&ruleTest != 0 }
 
 // flags returns rule r's flags without decoding the rest of its record.
 func (d *DB) flags(r RuleID) uint64 {
@@ -356,6 +375,9 @@ func (d *DB) setGraph(g *graph.Graph) {
 		}
 		if t.HasTag("test") {
 			rec.flags |= ruleTest
+		}
+		if t.Generated() {
+			rec.flags |= ruleGenerated
 		}
 		rec.lists[listInputs] = files(t.Inputs)
 		rec.lists[listTools] = files(t.ToolFiles)
