@@ -122,6 +122,8 @@ func (s *countingStatter) Stat(p []byte, lstat bool) cache.Stat {
 //	find:X     reports finding X
 //	share:K=V  shares K=V with dependents
 //	echo:K     writes the shared value K it received
+//	gen:F      generates the rules file F of the package holds (for a
+//	           dynamic rule: what it would write to $PEX_DYNAMIC)
 type fakeRunner struct {
 	mu  sync.Mutex
 	ran []string
@@ -194,6 +196,8 @@ func (f *fakeRunner) run(ctx context.Context, c *command) (*outcome, error) {
 			o.sharedOrder = append(o.sharedOrder, k)
 		case "echo":
 			out += fmt.Sprint(c.shared[arg])
+		case "gen":
+			o.generated, err = cat([]string{arg})
 		default:
 			return o, c.fail(-1, "fake runner: unknown word "+word)
 		}
