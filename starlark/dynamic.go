@@ -40,6 +40,10 @@ func (a *Actions) Generate(gen *graph.Target, text string) ([]*graph.Target, err
 	for _, t := range s.targets {
 		t.GeneratedBy = gen.Label
 		if t.Action != nil {
+			if t.Action.File == file {
+				return nil, &graph.Error{Pos: t.Pos, Msg: fmt.Sprintf("rule %q: action: %s is defined in the generated text, where it cannot be found when the build runs: define it in a .star file and load it",
+					t.Label.String(), t.Action.Name)}
+			}
 			t.Action.Digest = a.l.digest(t.Action.File)
 		}
 		if !slices.Contains(t.Deps, gen.Label) {
@@ -48,6 +52,11 @@ func (a *Actions) Generate(gen *graph.Target, text string) ([]*graph.Target, err
 	}
 	return s.targets, nil
 }
+
+// Files returns the Starlark files the actions and generated texts read
+// so far: pex.star and the modules they loaded, sorted. What generated
+// text loads is an input of the evaluation that holds its rules.
+func (a *Actions) Files() []string { return a.l.files() }
 
 // generated collects the ctx.rule calls of an action as Starlark text.
 type generated struct {
@@ -97,6 +106,10 @@ func (c *actionCtx) rule(_ *sl.Thread, b *sl.Builtin, args sl.Tuple, kwargs []sl
 			file := fn.Position().Filename()
 			if !strings.HasSuffix(file, ".star") {
 				return nil, fmt.Errorf("%s: action: %s is defined in %s; the action of a generated rule must be defined in a .star file, which the generated rule loads",
+					b.Name(), fn.Name(), file)
+			}
+			if strings.HasPrefix(fn.Name(), "_") {
+				return nil, fmt.Errorf("%s: action: %s is private to %s (its name starts with _), and a generated rule loads its action by name, which load cannot do for private names: rename it",
 					b.Name(), fn.Name(), file)
 			}
 			local, seen := g.fns[fn]

@@ -34,6 +34,7 @@ const maxPasses = 32
 // regen is what the dynamic rules of one pass generated that differs
 // from the graph.
 type regen struct {
+	check   sync.Mutex // held while a generator's rules are checked
 	mu      sync.Mutex
 	byGen   map[graph.Label][]*graph.Target // new generated rules, by generator
 	order   []graph.Label                   // generators, in the order they settled
@@ -93,11 +94,25 @@ func (b *builder) generated(t *graph.Target, before, text string) error {
 	if err != nil {
 		return err
 	}
+	r := &b.regen
+	// The new rules must fit the graph with what other generators of
+	// this pass generated: one generator at a time.
+	r.check.Lock()
+	defer r.check.Unlock()
+	r.mu.Lock()
+	gens := map[graph.Label]bool{t.Label: true}
+	add := slices.Clone(targets)
+	for _, l := range r.order {
+		if l != t.Label {
+			gens[l] = true
+			add = append(add, r.byGen[l]...)
+		}
+	}
+	r.mu.Unlock()
 	gone := generatedBy(whole, map[graph.Label]bool{t.Label: true})
-	if _, err := rebuild(b.root, whole, gone, targets); err != nil {
+	if _, err := rebuild(b.root, whole, generatedBy(whole, gens), add); err != nil {
 		return fmt.Errorf("the rules it generated: %v", err)
 	}
-	r := &b.regen
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.byGen == nil {
@@ -210,13 +225,22 @@ func (b *builder) newGraph() (*graph.Graph, error) {
 // before the evaluation). A generator whose rules no longer fit the
 // graph (a BUILD file now defines one of their names or outputs) loses
 // its row: it runs again, and fails saying why.
-func (w *Workspace) withGenerated(ctx context.Context, d *db.DB, g *graph.Graph, set map[string]string) *graph.Graph {
+//
+// It also returns the Starlark files the generated texts loaded.
+func (w *Workspace) withGenerated(ctx context.Context, d *db.DB, g *graph.Graph, set map[string]string) (*graph.Graph, []string) {
 	gens := w.generators(d, g.Targets)
 	if len(gens) == 0 {
-		return g
+		return g, nil
 	}
 	acts := starlark.NewActions(ctx, starlark.ActionOptions{Root: w.Root, Set: set, Packages: g.Packages(),
 		IsOutput: func(p string) bool { _, ok := g.Producer(p); return ok }})
+	g = w.addGenerated(d, g, gens, acts)
+	return g, acts.Files()
+}
+
+// addGenerated adds to g what gens generated, and what the dynamic rules
+// among those generated, and so on.
+func (w *Workspace) addGenerated(d *db.DB, g *graph.Graph, gens []generator, acts *starlark.Actions) *graph.Graph {
 	for len(gens) > 0 {
 		byGen := map[*graph.Target][]*graph.Target{}
 		var add []*graph.Target

@@ -170,6 +170,10 @@ func (w *Workspace) run(ctx context.Context, req Request, st *step, sum *Summary
 			return false, err
 		}
 		d.SetGraph(g)
+		// What the generated text loaded shapes the graph now.
+		if err := d.AddEvalFiles(b.actions().Files(), w.fs); err != nil {
+			return false, err
+		}
 		if sum.Failed || sum.Canceled {
 			req.OnNote("note: the rules that dynamic rules generated are built by the next build: this one failed")
 			return false, nil

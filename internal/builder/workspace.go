@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -178,8 +179,14 @@ func (w *Workspace) evaluate(ctx context.Context, d *db.DB, set map[string]strin
 	if err != nil {
 		return nil, why, err
 	}
-	g := w.withGenerated(ctx, d, res.Graph, set)
-	in := db.EvalInputs{Files: res.Files, WalkDirs: res.Dirs, GlobDirs: res.GlobDirs}
+	g, loaded := w.withGenerated(ctx, d, res.Graph, set)
+	files := res.Files
+	for _, f := range loaded {
+		if !slices.Contains(files, f) {
+			files = append(files, f)
+		}
+	}
+	in := db.EvalInputs{Files: files, WalkDirs: res.Dirs, GlobDirs: res.GlobDirs}
 	if err := d.SetEvaluation(g, in, sh, w.fs); err != nil {
 		return nil, why, err
 	}

@@ -275,6 +275,40 @@ func (d *DB) SetGraph(g *graph.Graph) {
 	d.modified = true
 }
 
+// AddEvalFiles adds Starlark files to what the saved evaluation read:
+// the modules that the text dynamic rules generated loaded, whose
+// rules the graph holds (see SetGraph).
+func (d *DB) AddEvalFiles(paths []string, fsys FS) error {
+	have := map[FileID]bool{}
+	for _, in := range d.eval.inputs {
+		if in.role == roleStarlark {
+			have[in.file] = true
+		}
+	}
+	st := fsys.Statter()
+	defer st.Close()
+	now := d.Now()
+	for _, p := range paths {
+		id := d.Intern(p)
+		if have[id] {
+			continue
+		}
+		have[id] = true
+		cur := st.Stat([]byte(p), false)
+		var digest cache.Digest
+		if cur.Exists() {
+			var err error
+			if digest, err = fsys.Hash(p); err != nil {
+				return err
+			}
+		}
+		d.SetFile(id, cur, digest, cur.Recent(now))
+		d.eval.inputs = append(d.eval.inputs, evalInput{file: id, role: roleStarlark})
+	}
+	d.modified = true
+	return nil
+}
+
 // Inputs returns what the saved evaluation read, for pex watch to watch.
 func (d *DB) Inputs() EvalInputs {
 	var in EvalInputs
