@@ -103,8 +103,10 @@ func (k *keys) key(t *graph.Target, shared map[string]any) (cache.Digest, cache.
 	if t.Action != nil {
 		kb.Command("action=" + t.Action.String() + "@" + t.Action.Digest)
 	}
-	for _, name := range slices.Sorted(maps.Keys(t.Kwargs)) {
-		kb.Command("kwarg " + name + "=" + t.Kwargs[name])
+	if len(t.Kwargs) > 0 {
+		for _, name := range slices.Sorted(maps.Keys(t.Kwargs)) {
+			kb.Command("kwarg " + name + "=" + t.Kwargs[name])
+		}
 	}
 	if t.Dynamic {
 		kb.Command("dynamic")
