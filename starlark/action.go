@@ -375,7 +375,7 @@ func (c *actionCtx) write(_ *sl.Thread, b *sl.Builtin, args sl.Tuple, kwargs []s
 		return nil, err
 	}
 	t := c.call.Target
-	i := slices.Index(t.Outs, path.Clean(p))
+	i := slices.IndexFunc(t.Outs, func(o string) bool { return path.Clean(o) == path.Clean(p) })
 	if i < 0 {
 		return nil, fmt.Errorf("%s: %q is not a declared output of %s (outs: %s); an action writes only its outputs",
 			b.Name(), p, t.Label, quoteList(t.Outs))

@@ -72,7 +72,7 @@ func canonical(b *strings.Builder, v sl.Value, depth int) error {
 		}
 		b.WriteString("}")
 	case *starlarkstruct.Struct:
-		if c, ok := v.Constructor().(*sl.Builtin); !ok || c.Name() != "struct" {
+		if v.Constructor() != starlarkstruct.Default { // struct(...) makes these
 			return fmt.Errorf("a %s cannot be encoded", v.Type())
 		}
 		b.WriteString("struct(")
