@@ -112,6 +112,9 @@ type Summary struct {
 	Files, Changed, Dirty int
 	Verified              bool
 	Unverified            string
+	// Regenerated says that dynamic rules changed the graph: what a
+	// watcher holds of it is stale.
+	Regenerated bool
 }
 
 func (s *Summary) count(ev Event) {

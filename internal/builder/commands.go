@@ -19,7 +19,6 @@ import (
 	"github.com/pex-build/pex/cache"
 	"github.com/pex-build/pex/graph"
 	"github.com/pex-build/pex/internal/db"
-	"github.com/pex-build/pex/starlark"
 )
 
 // Loaded is an evaluation of the workspace: its graph, and what it read.
@@ -52,16 +51,15 @@ func (w *Workspace) Load(ctx context.Context, set map[string]string, jobs int) (
 		}
 		d.Reset(fmt.Sprintf("ignored %v: every rule is checked again", err)) // and evaluate
 	}
-	res, err := starlark.LoadAll(ctx, starlark.Options{Root: w.Root, Set: set, Jobs: jobs})
-	l := &Loaded{Graph: res.Graph, Files: res.Files, Dirs: res.Dirs, GlobDirs: res.GlobDirs}
+	res, g, err := w.reevaluate(ctx, d, sh, set, jobs)
 	if err != nil {
-		l.Graph = nil
-		return l, err
-	}
-	in := db.EvalInputs{Files: res.Files, WalkDirs: res.Dirs, GlobDirs: res.GlobDirs}
-	if err := d.SetEvaluation(res.Graph, in, sh, w.fs); err != nil {
+		if g == nil && res != nil && res.Graph == nil {
+			return &Loaded{Files: res.Files, Dirs: res.Dirs, GlobDirs: res.GlobDirs}, err
+		}
 		return nil, err
 	}
+	in := d.Inputs()
+	l := &Loaded{Graph: g, Files: in.Files, Dirs: in.WalkDirs, GlobDirs: in.GlobDirs}
 	if locked {
 		if err := d.Save(); err != nil {
 			return nil, err

@@ -86,6 +86,11 @@ func (w *Workspace) run(ctx context.Context, req Request, st *step, sum *Summary
 		ctx: ctx, whole: st.graph, seen: seen}
 	b.since = b.clock().Now()
 	defer b.closeClock()
+	if len(seen) > 0 {
+		// A later pass: what ran in an earlier one (a cache = False rule
+		// is dirty again) has run.
+		c.Dirty = slices.DeleteFunc(slices.Clone(c.Dirty), func(r db.RuleID) bool { return seen[d.Label(r)] })
+	}
 	targets, g, err := b.decode(c.Dirty, st.graph)
 	if err != nil {
 		return false, err
@@ -158,6 +163,7 @@ func (w *Workspace) run(ctx context.Context, req Request, st *step, sum *Summary
 	}
 	b.writeFiles()
 	if b.regen.changed() {
+		sum.Regenerated = true
 		// What this pass reported is not reported again.
 		for _, id := range c.Plan {
 			seen[d.Label(id)] = true
@@ -487,9 +493,14 @@ func (b *builder) recordRun(t *graph.Target, key cache.Digest, parts cache.Parts
 	if err != nil {
 		return nil, "", err
 	}
-	if stored {
+	switch {
+	case stored:
 		b.setRow(t, key, rec, reads)
-	} else {
+	case t.Dynamic && !t.Cache && note == "":
+		// It always runs, but the graph holds what it generated: its row
+		// says what that was.
+		b.setRow(t, key, rec, reads)
+	default:
 		b.deleteRow(b.ids[t])
 	}
 	return rec, note, nil

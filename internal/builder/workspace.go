@@ -175,9 +175,20 @@ func (w *Workspace) evaluate(ctx context.Context, d *db.DB, set map[string]strin
 	if why == "" {
 		return nil, "", nil
 	}
-	res, err := starlark.LoadAll(ctx, starlark.Options{Root: w.Root, Set: set, Jobs: jobs})
+	_, g, err := w.reevaluate(ctx, d, sh, set, jobs)
 	if err != nil {
 		return nil, why, err
+	}
+	return g, why, nil
+}
+
+// reevaluate evaluates the BUILD files, adds the rules dynamic rules
+// generated when they last ran, and saves the evaluation in d. On an
+// evaluation error, the result still lists what was read.
+func (w *Workspace) reevaluate(ctx context.Context, d *db.DB, sh db.Shape, set map[string]string, jobs int) (*starlark.Result, *graph.Graph, error) {
+	res, err := starlark.LoadAll(ctx, starlark.Options{Root: w.Root, Set: set, Jobs: jobs})
+	if err != nil {
+		return res, nil, err
 	}
 	g, loaded := w.withGenerated(ctx, d, res.Graph, set)
 	files := res.Files
@@ -188,9 +199,9 @@ func (w *Workspace) evaluate(ctx context.Context, d *db.DB, set map[string]strin
 	}
 	in := db.EvalInputs{Files: files, WalkDirs: res.Dirs, GlobDirs: res.GlobDirs}
 	if err := d.SetEvaluation(g, in, sh, w.fs); err != nil {
-		return nil, why, err
+		return res, nil, err
 	}
-	return g, why, nil
+	return res, g, nil
 }
 
 // patterns parses a request's patterns; none means everything at and

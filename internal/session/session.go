@@ -290,7 +290,11 @@ func (s *session) rebuild(ctx context.Context, ch *changes, first bool) {
 		} else if next.any() {
 			s.out.note("build cancelled: more changes came")
 		}
-		s.updateScope()
+		if sum != nil && sum.Regenerated {
+			_ = s.loadAll(ctx, false) // dynamic rules changed the graph: watch what it holds now
+		} else {
+			s.updateScope()
+		}
 		if len(deferred) > 0 {
 			s.note(next, watch.Batch{Paths: deferred}) // those still there, or still gone
 		}
