@@ -57,7 +57,8 @@ type actionFile struct {
 
 // NewActions returns the action runner of a build.
 func NewActions(ctx context.Context, opts ActionOptions) *Actions {
-	l := newLoader(ctx, opts.Root, Options{Root: opts.Root, Set: opts.Set, Jobs: 1})
+	// What files print at top level was printed when they were evaluated.
+	l := newLoader(ctx, opts.Root, Options{Root: opts.Root, Set: opts.Set, Jobs: 1, Print: func(graph.Pos, string) {}})
 	l.actions = &opts
 	l.packages = map[string]bool{}
 	for _, p := range opts.Packages {

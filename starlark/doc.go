@@ -30,15 +30,17 @@
 //
 // rule(name, cmd="", srcs=[], outs=[], deps=[], requires=[], provides=[],
 // claims=[], uses=[], priority=0, group="", timeout="", env={},
-// env_passthrough=[], tools=[], kwargs={}, tags=[], cache=True) registers a
+// env_passthrough=[], tools=[], kwargs={}, tags=[], cache=True,
+// action=None, dynamic=False, depfile="") registers a
 // rule in the package of the BUILD file being evaluated and returns its
 // label, "//pkg:name". A name holds no "/", ":" nor spaces. deps are labels;
 // timeout is a duration such as "30s", "5m" or "1h30m"; outs are paths
 // relative to the package that stay inside the workspace; env values are
-// strings; kwargs values are kept as their Starlark representation. A rule
-// without cmd is an alias or aggregate of its deps. Passing None for a
-// parameter is the same as leaving it out. action, dynamic and depfile are
-// reserved and report "not supported yet". rule may be called from a
+// strings; kwargs values are kept as their canonical text (see Canonical).
+// action is a function defined at the top level of a BUILD or .star file,
+// recorded by file, name and code digest (see Actions). A rule
+// without cmd or action is an alias or aggregate of its deps. Passing None for a
+// parameter is the same as leaving it out. rule may be called from a
 // function defined in a .star file, when a BUILD file calls that function;
 // the rule's position is then the call in the BUILD file.
 //
