@@ -49,7 +49,7 @@ func (b *builder) runAction(ctx context.Context, t *graph.Target, shared map[str
 	var nMu sync.Mutex
 	call := &starlark.ActionCall{
 		Target:   t,
-		Srcs:     srcFiles(b.keys.g, t),
+		Srcs:     srcFiles(b.graphFor(t), t),
 		Shared:   shared,
 		Readable: func(p string) bool { return readable[p] },
 		Run: func(ctx context.Context, args starlark.RunArgs) (starlark.RunResult, error) {
@@ -60,7 +60,7 @@ func (b *builder) runAction(ctx context.Context, t *graph.Target, shared map[str
 			base := filepath.Join(b.tmp, fmt.Sprintf("%d.run%d", id, n))
 			nMu.Unlock()
 			c := &command{root: b.root, tmp: b.tmp, id: id, t: t, hostEnv: b.opts.HostEnv, shared: shared,
-				srcs: srcFiles(b.keys.g, t), procs: b.w.procs}
+				srcs: srcFiles(b.graphFor(t), t), procs: b.w.procs}
 			return c.runForAction(ctx, args, base)
 		},
 	}

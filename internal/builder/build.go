@@ -145,7 +145,6 @@ func (w *Workspace) Build(ctx context.Context, req Request) (*Summary, error) {
 		return nil, busy
 	}
 	locked := busy == nil
-	ps := &passes{seen: map[string]bool{}}
 	for {
 		st, err := w.prepare(ctx, req, locked)
 		if errors.Is(err, db.ErrDamaged) {
@@ -162,15 +161,7 @@ func (w *Workspace) Build(ctx context.Context, req Request) (*Summary, error) {
 			return nil, err
 		}
 		if st != nil {
-			sum, again, err := w.finish(ctx, req, st, start, ps)
-			if err != nil || !again {
-				return sum, err
-			}
-			// Dynamic rules generated other rules: build those.
-			if ps.n++; ps.n == maxPasses {
-				return nil, fmt.Errorf("dynamic rules generated new rules %d times in a row: a generated rule that is dynamic keeps generating others", maxPasses)
-			}
-			continue
+			return w.finish(ctx, req, st, start)
 		}
 		// There is work, which needs the lock: wait for it, then look
 		// again at what its holder left.
@@ -317,47 +308,25 @@ func checkTokens(g *graph.Graph, roots []db.RuleID) error {
 	return err
 }
 
-// passes is what the passes of one build share: its summary, and the
-// rules reported so far (a pass after dynamic rules changed the graph
-// reports only what earlier ones did not).
-type passes struct {
-	n    int
-	sum  *Summary
-	seen map[string]bool
-}
-
 // finish takes steps 5 and 6: replay, or run the dirty rules, then save.
-// It reports whether dynamic rules changed the graph: then the build
-// takes another pass.
-func (w *Workspace) finish(ctx context.Context, req Request, st *step, start time.Time, ps *passes) (*Summary, bool, error) {
+func (w *Workspace) finish(ctx context.Context, req Request, st *step, start time.Time) (*Summary, error) {
 	d, c := st.d, st.check
-	first := ps.sum == nil
-	if first {
-		ps.sum = &Summary{Counts: map[string]int{}, Cache: map[string]int{}, Evaluated: st.evaluated,
-			Files: c.Files, Changed: c.Changed, Dirty: len(c.Dirty), Verified: c.Verified, Unverified: c.Unverified}
-	}
-	sum := ps.sum
-	sum.Roots, sum.Services = nil, nil
-	for _, r := range st.req.Roots {
-		if !req.Tests || d.IsTest(r) { // pex test builds dynamic rules too
-			sum.Roots = append(sum.Roots, d.Label(r))
-		}
-	}
+	sum := &Summary{Counts: map[string]int{}, Cache: map[string]int{}, Evaluated: st.evaluated,
+		Files: c.Files, Changed: c.Changed, Dirty: len(c.Dirty), Verified: c.Verified, Unverified: c.Unverified}
+	sum.Roots = roots(d, st.req, req)
 	for _, r := range st.req.Services {
 		sum.Services = append(sum.Services, d.Label(r))
 	}
-	if len(sum.Services) > 0 && first {
+	if len(sum.Services) > 0 {
 		req.OnNote("note: " + ServiceNote(sum.Services))
 	}
-	if req.Verbose && first {
+	if req.Verbose {
 		w.explainCheck(req, sum)
 	}
-	var err error
-	again := false
 	if len(c.Dirty) == 0 {
-		w.replay(req, st, sum, ps.seen)
-	} else if again, err = w.run(ctx, req, st, sum, ps.seen); err != nil {
-		return nil, false, err
+		w.replay(req, st, sum)
+	} else if err := w.run(ctx, req, st, sum); err != nil {
+		return nil, err
 	}
 	sum.Duration = w.now().Sub(start)
 	if !req.DryRun && w.unlock != nil {
@@ -368,17 +337,14 @@ func (w *Workspace) finish(ctx context.Context, req Request, st *step, start tim
 		}
 		if d.Modified() {
 			if err := d.Save(); err != nil {
-				return nil, false, err
+				return nil, err
 			}
 		}
-	}
-	if again {
-		return sum, true, nil
 	}
 	ok := !sum.Failed && !sum.Canceled
 	req.OnEvent(Event{Event: EventBuildFinished, Counts: sum.Counts, OK: &ok,
 		MS: sum.Duration.Milliseconds(), Duration: sum.Duration})
-	return sum, false, nil
+	return sum, nil
 }
 
 // explainCheck says, with -v, why the BUILD files were evaluated and how
@@ -398,11 +364,11 @@ func (w *Workspace) explainCheck(req Request, sum *Summary) {
 }
 
 // replay reports every rule of the plan up to date, as its row says.
-func (w *Workspace) replay(req Request, st *step, sum *Summary, seen map[string]bool) {
+func (w *Workspace) replay(req Request, st *step, sum *Summary) {
 	d := st.d
-	req.OnEvent(Event{Event: EventBuildStarted, Total: total(d, st.check.Plan, seen)})
+	req.OnEvent(Event{Event: EventBuildStarted, Total: len(st.check.Plan)})
 	for i := range st.check.Plan {
-		w.replayed(req, d.Replay(st.check, i), sum, seen)
+		replayed(req, d.Replay(st.check, i), sum)
 	}
 	if w.unlock != nil && !req.DryRun {
 		d.MarkVerified(st.req, st.check.Plan)

@@ -30,12 +30,15 @@ type settled struct {
 
 // keys computes and remembers rule keys during one build.
 type keys struct {
-	root    string
-	memo    *cache.Memo
-	g       *graph.Graph // what Reads asks; nil: a rule's key takes every output of its dependencies
-	hostEnv func(string) (string, bool)
-	mu      sync.Mutex
-	done    map[*graph.Target]settled
+	root string
+	memo *cache.Memo
+	g    *graph.Graph // what Reads asks; nil: a rule's key takes every output of its dependencies
+	// graphFor, if set, returns the graph to ask of a rule a dynamic rule
+	// added while the build runs, which g does not hold.
+	graphFor func(*graph.Target) *graph.Graph
+	hostEnv  func(string) (string, bool)
+	mu       sync.Mutex
+	done     map[*graph.Target]settled
 	// outputs are the settled rules' outputs by path: for telling
 	// whether a file a depfile names was there before a command started.
 	outputs map[string]settledOutput
@@ -149,7 +152,7 @@ func (k *keys) key(t *graph.Target, shared map[string]any) (cache.Digest, cache.
 	var whole []*graph.Target
 	var files []string
 	if k.g != nil && len(t.DepTargets) > 0 {
-		whole, files = k.g.Reads(t)
+		whole, files = k.reads(t)
 	}
 	k.mu.Lock()
 	for _, d := range t.DepTargets {
@@ -192,13 +195,21 @@ func readOutputs(items []cache.Item, d *graph.Target, whole []*graph.Target, fil
 	return picked
 }
 
+// reads is Graph.Reads, asked of the graph that holds t's dependencies.
+func (k *keys) reads(t *graph.Target) ([]*graph.Target, []string) {
+	if k.graphFor != nil {
+		return k.graphFor(t).Reads(t)
+	}
+	return k.g.Reads(t)
+}
+
 // depFiles returns the outputs of t's dependencies that its key takes
 // (see readOutputs), the files its action may read.
 func (k *keys) depFiles(t *graph.Target) []string {
 	var whole []*graph.Target
 	var files []string
 	if k.g != nil && len(t.DepTargets) > 0 {
-		whole, files = k.g.Reads(t)
+		whole, files = k.reads(t)
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()

@@ -9,10 +9,13 @@
 //
 // When a generator's text differs from what the graph holds (it ran for
 // the first time, or generated something else, or was restored with
-// other text), its old generated rules, which wait for it, are retired:
-// they neither run nor report. At the end of the pass the graph is
-// rebuilt with the new rules, and the build goes on with another pass
-// over the same request, which builds them (see Workspace.Build).
+// other text), the new rules are checked against the whole graph, added
+// to the database's rule table and to the running engine (exec's tasks
+// added on the fly), and start as soon as what they need is done. The
+// rules it had generated before, which wait for it, are retired: they
+// neither run nor report (those of other generators that depend on them
+// are added again, linked to the new ones). At the end of the build the
+// graph is made anew with what was generated.
 
 package builder
 
@@ -22,14 +25,11 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/pex-build/pex/exec"
 	"github.com/pex-build/pex/graph"
 	"github.com/pex-build/pex/internal/db"
 	"github.com/pex-build/pex/starlark"
 )
-
-// maxPasses bounds the passes of one build: each pass registers what the
-// generators of the one before generated.
-const maxPasses = 32
 
 // regen is what the dynamic rules of one pass generated that differs
 // from the graph.
@@ -80,23 +80,25 @@ func (b *builder) wholeGraph() (*graph.Graph, error) {
 
 // generated settles what the dynamic rule t generated, text, which the
 // graph holds as before unless it differs from before (t's row before
-// this build). A new text is evaluated and checked against the whole
-// graph: an error is t's failure.
-func (b *builder) generated(t *graph.Target, before, text string) error {
+// this build). New rules are evaluated, checked against the whole graph
+// with what other generators generated in this build (an error is t's
+// failure), and added to the build, whose run ctx is. It returns how
+// many rules the build gained.
+func (b *builder) generated(ctx context.Context, t *graph.Target, before, text string) (int, error) {
 	if text == before {
-		return nil
+		return 0, nil
 	}
 	targets, err := b.actions().Generate(t, text)
 	if err != nil {
-		return fmt.Errorf("the rules it generated: %v", err)
+		return 0, fmt.Errorf("the rules it generated: %v", err)
 	}
 	whole, err := b.wholeGraph()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	r := &b.regen
 	// The new rules must fit the graph with what other generators of
-	// this pass generated: one generator at a time.
+	// this build generated: one generator at a time.
 	r.check.Lock()
 	defer r.check.Unlock()
 	r.mu.Lock()
@@ -109,12 +111,31 @@ func (b *builder) generated(t *graph.Target, before, text string) error {
 		}
 	}
 	r.mu.Unlock()
+	n, err := rebuild(b.root, whole, generatedBy(whole, gens), add)
+	if err != nil {
+		return 0, fmt.Errorf("the rules it generated: %v", err)
+	}
+	// What this build would run of the old rules waits for t: retire it,
+	// and what depends on it.
 	gone := generatedBy(whole, map[graph.Label]bool{t.Label: true})
-	if _, err := rebuild(b.root, whole, generatedBy(whole, gens), add); err != nil {
-		return fmt.Errorf("the rules it generated: %v", err)
+	var retired []*graph.Target
+	for _, rt := range b.runningRules() {
+		if gone[rt.Label] || dependsOnAny(rt, gone) {
+			retired = append(retired, rt)
+		}
+	}
+	// Add the new rules, and again those retired that t did not
+	// generate, as the new graph n resolves them.
+	var labels []graph.Label
+	for _, nt := range targets {
+		labels = append(labels, nt.Label)
+	}
+	for _, rt := range retired {
+		if !gone[rt.Label] && !slices.Contains(labels, rt.Label) {
+			labels = append(labels, rt.Label)
+		}
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.byGen == nil {
 		r.byGen, r.retired = map[graph.Label][]*graph.Target{}, map[*graph.Target]bool{}
 	}
@@ -122,14 +143,196 @@ func (b *builder) generated(t *graph.Target, before, text string) error {
 		r.order = append(r.order, t.Label)
 	}
 	r.byGen[t.Label] = targets
-	// What this build would run of the old rules waits for t: retire it,
-	// and what depends on it.
-	for rt := range b.running {
-		if gone[rt.Label] || dependsOnAny(rt, gone) {
-			r.retired[rt] = true
+	for _, rt := range retired {
+		r.retired[rt] = true
+	}
+	r.mu.Unlock()
+	if err := b.addRules(ctx, n, labels); err != nil {
+		return 0, err
+	}
+	return len(labels) - len(retired), nil
+}
+
+// runningRules returns the rules the build has a task for.
+func (b *builder) runningRules() []*graph.Target {
+	out := make([]*graph.Target, 0, len(b.running))
+	for t := range b.running {
+		out = append(out, t)
+	}
+	b.lateMu.Lock()
+	defer b.lateMu.Unlock()
+	for t := range b.late.running {
+		out = append(out, t)
+	}
+	return out
+}
+
+// lateRules are the rules added to a running build.
+type lateRules struct {
+	ids     map[*graph.Target]db.RuleID
+	running map[*graph.Target]bool // those with a task
+	tasks   map[*exec.Task]*graph.Target
+	graphs  map[*graph.Target]*graph.Graph // what Reads and srcFiles ask of each
+	// current are the build's rules by label, once a rule is added: the
+	// latest of a label, linked to what its dependents are added with.
+	current map[graph.Label]*graph.Target
+}
+
+// addRules adds the rules labels names, as n (a graph with the new rules)
+// resolves them, to the database and to the running build.
+func (b *builder) addRules(ctx context.Context, n *graph.Graph, labels []graph.Label) error {
+	src := make([]*graph.Target, len(labels))
+	for i, l := range labels {
+		src[i], _ = n.Lookup(l)
+	}
+	b.dbMu.Lock()
+	ids, err := b.db.AddRules(src)
+	b.dbMu.Unlock()
+	if err != nil {
+		return err
+	}
+	b.lateMu.Lock()
+	defer b.lateMu.Unlock()
+	late := &b.late
+	if late.ids == nil {
+		late.ids, late.tasks = map[*graph.Target]db.RuleID{}, map[*exec.Task]*graph.Target{}
+		late.running = map[*graph.Target]bool{}
+		late.graphs, late.current = map[*graph.Target]*graph.Graph{}, map[graph.Label]*graph.Target{}
+		for t := range b.ids {
+			late.current[t.Label] = t
 		}
 	}
-	return nil
+	added := make([]*graph.Target, len(src))
+	for i, st := range src {
+		t := *st
+		added[i] = &t
+		late.ids[added[i]] = ids[i]
+		late.running[added[i]] = true
+		late.current[t.Label] = added[i]
+	}
+	// Link each to the build's rules by label. A dependency the build
+	// does not have is settled from its row if the check found it up to
+	// date (it is in the plan), and else added too: its task builds it
+	// or finds it up to date.
+	for i := 0; i < len(added); i++ {
+		t := added[i]
+		deps := make([]*graph.Target, len(t.DepTargets))
+		g := graph.New()
+		for j, d := range t.DepTargets {
+			if deps[j] = late.current[d.Label]; deps[j] == nil {
+				dt, id, err := b.decodeLate(d.Label)
+				if err != nil {
+					return err
+				}
+				late.ids[dt] = id
+				late.current[d.Label] = dt
+				if b.inPlan[id] {
+					b.settleFromRow(dt, id)
+				} else {
+					late.running[dt] = true
+					added = append(added, dt)
+				}
+				deps[j] = dt
+			}
+			_ = g.Add(deps[j])
+		}
+		t.DepTargets = deps
+		late.graphs[t] = g
+	}
+	plan := &Plan{Rules: added, providers: b.plan.providers}
+	tasks := plan.tasks(b.ruleFunc)
+	for i, task := range tasks {
+		late.tasks[task] = added[i]
+		// What is up to date has settled: wait only for what runs.
+		task.Requires = slices.DeleteFunc(task.Requires, func(r any) bool {
+			switch r := r.(type) {
+			case ruleToken:
+				return !b.running[r] && !late.running[r]
+			case tokenName:
+				return len(b.plan.providers[string(r)]) == 0
+			}
+			return false
+		})
+	}
+	run := exec.FromContext(ctx)
+	if run == nil {
+		return fmt.Errorf("rules generated outside a build")
+	}
+	return run.Add(tasks...)
+}
+
+// decodeLate decodes the rule labelled l from the database, its
+// dependencies as targets holding only their labels (see addRules).
+func (b *builder) decodeLate(l graph.Label) (*graph.Target, db.RuleID, error) {
+	b.dbMu.Lock()
+	defer b.dbMu.Unlock()
+	id, ok := b.db.RuleOf(l.String())
+	if !ok {
+		return nil, 0, fmt.Errorf("rule %s: no such rule", l)
+	}
+	t, err := b.db.Target(id)
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, dep := range b.db.Deps(id) {
+		dl, err := graph.ParseLabel(b.db.Label(dep), "")
+		if err != nil {
+			return nil, 0, err
+		}
+		t.DepTargets = append(t.DepTargets, &graph.Target{Label: dl})
+	}
+	return t, id, nil
+}
+
+// settleFromRow settles t, rule id, up to date, from its row.
+func (b *builder) settleFromRow(t *graph.Target, id db.RuleID) {
+	if row, ok := b.row(id); ok {
+		b.keys.settle(t, row.Key, row.Outputs)
+	}
+}
+
+// id returns t's rule number.
+func (b *builder) id(t *graph.Target) db.RuleID {
+	if id, ok := b.ids[t]; ok {
+		return id
+	}
+	b.lateMu.Lock()
+	defer b.lateMu.Unlock()
+	return b.late.ids[t]
+}
+
+// isRunning reports whether the build has a task for t.
+func (b *builder) isRunning(t *graph.Target) bool {
+	if b.running[t] {
+		return true
+	}
+	b.lateMu.Lock()
+	defer b.lateMu.Unlock()
+	return b.late.running[t]
+}
+
+// taskTarget returns the rule of a task.
+func (b *builder) taskTarget(task *exec.Task) *graph.Target {
+	if t, ok := b.byTask[task]; ok {
+		return t
+	}
+	b.lateMu.Lock()
+	defer b.lateMu.Unlock()
+	return b.late.tasks[task]
+}
+
+// graphFor returns the graph that holds t's dependencies, for Reads and
+// srcFiles.
+func (b *builder) graphFor(t *graph.Target) *graph.Graph {
+	if _, ok := b.ids[t]; ok {
+		return b.keys.g
+	}
+	b.lateMu.Lock()
+	defer b.lateMu.Unlock()
+	if g, ok := b.late.graphs[t]; ok {
+		return g
+	}
+	return b.keys.g
 }
 
 // dependsOnAny reports whether t depends, transitively, on a rule whose

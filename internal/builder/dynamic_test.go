@@ -1,9 +1,12 @@
 package builder
 
 import (
+	"context"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // A generator whose rules depend on each other: generated once, kept in
@@ -208,5 +211,61 @@ rule(name = "bad", deps = [":parts"], outs = ["bad.txt"], cmd = "echo:PARTS")
 	check()
 	if got := f.took(); len(got) != 0 {
 		t.Errorf("commands run on the second build: %q", got)
+	}
+}
+
+// Generated rules join the running build: one starts while a rule that
+// does not depend on the generator is still running (here: waits for it).
+func TestDynamicRulesJoinTheRun(t *testing.T) {
+	f := &fakeRunner{}
+	var once sync.Once
+	xStarted := make(chan struct{})
+	f.started = func(label string) {
+		if label == "//:x" {
+			once.Do(func() { close(xStarted) })
+		}
+	}
+	ws := testWorkspace(t, map[string]string{
+		"BUILD": `
+rule(name = "gen", dynamic = True, cmd = "gen:rules.star")
+rule(name = "slow", outs = ["slow.out"], cmd = "block")
+`,
+		"rules.star": `rule(name = "x", srcs = ["x.txt"], outs = ["x.out"], cmd = "cat")`,
+		"x.txt":      "x\n",
+	}, f)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	xDone := make(chan struct{})
+	go func() {
+		select {
+		case <-xDone:
+		case <-time.After(20 * time.Second): // a loaded machine; the test fails below
+		}
+		cancel() // ends //:slow
+	}()
+	var events []Event
+	sum, err := ws.Build(ctx, Request{Command: "build", Jobs: 2, HostEnv: func(string) (string, bool) { return "", false },
+		OnEvent: func(ev Event) {
+			events = append(events, ev)
+			if ev.Label == "//:x" {
+				close(xDone)
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-xStarted:
+	default:
+		t.Fatalf("//:x did not start while //:slow ran: %+v", sum)
+	}
+	var x Event
+	for _, ev := range events {
+		if ev.Label == "//:x" {
+			x = ev
+		}
+	}
+	if x.Status != "ok" || x.GeneratedBy != "//:gen" {
+		t.Errorf("//:x: %+v", x)
 	}
 }

@@ -57,8 +57,12 @@ type builder struct {
 	ctx           context.Context
 	whole         *graph.Graph // the whole graph, when the build has it
 	regen         regen        // what dynamic rules generated
-	// seen are the rules reported in earlier passes of the build.
-	seen map[string]bool
+	// late are the rules dynamic rules added while the build runs (see
+	// dynamic.go); lateMu guards them.
+	lateMu sync.Mutex
+	late   lateRules
+	plan   *Plan
+	inPlan map[db.RuleID]bool // the rules the check found up to date or dirty; set with dynamic rules only
 	// actionRunner runs the build's Starlark actions; made on first use.
 	actionRunner *starlark.Actions
 	actionsOnce  sync.Once
@@ -74,28 +78,26 @@ type ruleResult struct {
 	note   string   // why its result was not cached, if it was not
 	// retired: its generator generated other rules; it did not run
 	retired bool
+	// added is how many rules it added to the build (a dynamic rule),
+	// less those it retired.
+	added int
 }
 
-// run runs st's dirty rules (step 5 of Build). It reports whether dynamic
-// rules changed the graph: then another pass must build what they
-// generated (see dynamic.go).
-func (w *Workspace) run(ctx context.Context, req Request, st *step, sum *Summary, seen map[string]bool) (bool, error) {
+// run runs st's dirty rules (step 5 of Build), and what dynamic rules
+// generate meanwhile (see dynamic.go).
+func (w *Workspace) run(ctx context.Context, req Request, st *step, sum *Summary) error {
 	d, c := st.d, st.check
 	b := &builder{opts: req, root: w.Root, db: d, store: w.store, memo: cache.NewMemoAt(w.now), now: w.now,
 		run: w.runner, w: w, ids: map[*graph.Target]db.RuleID{}, shared: map[db.RuleID]map[string]any{},
-		ctx: ctx, whole: st.graph, seen: seen}
+		ctx: ctx, whole: st.graph}
 	b.since = b.clock().Now()
 	defer b.closeClock()
-	if len(seen) > 0 {
-		// A later pass: what ran in an earlier one (a cache = False rule
-		// is dirty again) has run.
-		c.Dirty = slices.DeleteFunc(slices.Clone(c.Dirty), func(r db.RuleID) bool { return seen[d.Label(r)] })
-	}
 	targets, g, err := b.decode(c.Dirty, st.graph)
 	if err != nil {
-		return false, err
+		return err
 	}
 	b.keys = newKeys(w.Root, b.memo, g, req.HostEnv)
+	b.keys.graphFor = b.graphFor
 	dirty := make(map[db.RuleID]bool, len(c.Dirty))
 	for _, r := range c.Dirty {
 		dirty[r] = true
@@ -114,7 +116,7 @@ func (w *Workspace) run(ctx context.Context, req Request, st *step, sum *Summary
 	}
 	b.seedMemo(c.Dirty)
 	if b.tmp, err = scratchDir(w.layout); err != nil {
-		return false, err
+		return err
 	}
 	defer os.RemoveAll(b.tmp)
 	plan := &Plan{Rules: rules, providers: map[string][]*graph.Target{}}
@@ -123,6 +125,7 @@ func (w *Workspace) run(ctx context.Context, req Request, st *step, sum *Summary
 			plan.providers[tok] = append(plan.providers[tok], t)
 		}
 	}
+	b.plan = plan
 	tasks := plan.tasks(b.ruleFunc)
 	b.byTask = make(map[*exec.Task]*graph.Target, len(tasks))
 	b.running = make(map[*graph.Target]bool, len(tasks))
@@ -141,79 +144,91 @@ func (w *Workspace) run(ctx context.Context, req Request, st *step, sum *Summary
 		})
 	}
 	opts := exec.Options{Workers: req.Jobs, KeepGoing: req.KeepGoing, Groups: groups(d.Groups(), rules)}
+	if slices.ContainsFunc(rules, func(t *graph.Target) bool { return t.Dynamic }) {
+		// What they generate may use any group.
+		opts.Groups = opts.Groups[:0]
+		for _, gr := range d.Groups() {
+			opts.Groups = append(opts.Groups, exec.Group{Name: gr.Name, Jobs: gr.Jobs, Priority: gr.Priority})
+		}
+		b.inPlan = make(map[db.RuleID]bool, len(c.Plan))
+		for _, id := range c.Plan {
+			b.inPlan[id] = true
+		}
+	}
 	if req.DryRun {
 		opts.Workers = 1 // the order printed is a valid schedule
 		for i := range opts.Groups {
 			opts.Groups[i].Jobs = 1
 		}
 	}
-	req.OnEvent(Event{Event: EventBuildStarted, Total: total(d, c.Plan, seen)})
+	req.OnEvent(Event{Event: EventBuildStarted, Total: len(c.Plan)})
 	for i, id := range c.Plan {
 		if !dirty[id] {
-			w.replayed(req, d.Replay(c, i), sum, seen)
+			replayed(req, d.Replay(c, i), sum)
 		}
 	}
 	r, err := exec.Start(ctx, tasks, opts)
 	if err != nil {
-		return false, err
+		return err
 	}
-	b.collect(r, sum)
+	b.collect(r, sum, len(c.Plan))
 	if req.DryRun {
-		return false, nil
+		return nil
 	}
 	b.writeFiles()
 	if b.regen.changed() {
-		sum.Regenerated = true
-		// What this pass reported is not reported again.
-		for _, id := range c.Plan {
-			seen[d.Label(id)] = true
-		}
-		for t := range b.regen.retired {
-			delete(seen, t.Label.String())
-		}
+		// The graph holds what the dynamic rules generated now.
 		g, err := b.newGraph()
 		if err != nil {
-			return false, err
+			return err
 		}
 		d.SetGraph(g)
-		// What the generated text loaded shapes the graph now.
 		if err := d.AddEvalFiles(b.actions().Files(), w.fs); err != nil {
-			return false, err
+			return err
 		}
-		if sum.Failed || sum.Canceled {
-			req.OnNote("note: the rules that dynamic rules generated are built by the next build: this one failed")
-			return false, nil
-		}
-		return true, nil
+		sum.Regenerated = true
+		w.selectAgain(req, st, g, sum, !sum.Failed && !sum.Canceled && !b.uncached.Load() && b.consistent())
+		return nil
 	}
 	if !sum.Failed && !sum.Canceled && !b.uncached.Load() && b.consistent() {
 		d.MarkVerified(st.req, c.Plan)
 	}
-	return false, nil
+	return nil
 }
 
-// total is how many rules the build reports: those of the plan, and
-// those earlier passes reported (a later pass says build_started again,
-// with the total grown by the rules generated).
-func total(d *db.DB, plan []db.RuleID, seen map[string]bool) int {
-	n := len(plan)
-	if len(seen) > 0 {
-		n = len(seen)
-		for _, id := range plan {
-			if !seen[d.Label(id)] {
-				n++
-			}
-		}
-	}
-	return n
-}
-
-// replayed reports a rule up to date, unless an earlier pass of the
-// build reported it.
-func (w *Workspace) replayed(req Request, ev db.Replayed, sum *Summary, seen map[string]bool) {
-	if len(seen) > 0 && seen[ev.Label] {
+// selectAgain selects the request's rules in g, the graph dynamic rules
+// changed (which drops requests): sum's roots are then those of g (the
+// tests generated among them). If verify, it checks them and vouches
+// for them if none is dirty, so that the next build is a verified no-op.
+func (w *Workspace) selectAgain(req Request, st *step, g *graph.Graph, sum *Summary, verify bool) {
+	d := st.d
+	nreq, err := w.selectRequest(d, &step{d: d, key: st.key, graph: g}, req)
+	if err != nil {
 		return
 	}
+	sum.Roots = roots(d, nreq, req)
+	if !verify {
+		return
+	}
+	if c, err := d.Check(nreq, w.fs, req.HostEnv); err == nil && len(c.Dirty) == 0 {
+		d.MarkVerified(nreq, c.Plan)
+	}
+}
+
+// roots returns the labels of the request's roots; for pex test, of the
+// tests among them (it builds the dynamic rules asked for too).
+func roots(d *db.DB, r *db.Request, req Request) []string {
+	var out []string
+	for _, id := range r.Roots {
+		if !req.Tests || d.IsTest(id) {
+			out = append(out, d.Label(id))
+		}
+	}
+	return out
+}
+
+// replayed reports a rule up to date.
+func replayed(req Request, ev db.Replayed, sum *Summary) {
 	e := Event{Event: EventRule, Label: ev.Label, Status: ev.Status, Cache: "hit", Findings: ev.Findings, Test: ev.Test,
 		GeneratedBy: ev.GeneratedBy}
 	sum.count(e)
@@ -295,10 +310,17 @@ func (b *builder) seedMemo(dirty []db.RuleID) {
 
 // collect reports the run's results as they come, counting them in sum,
 // and waits for its end.
-func (b *builder) collect(r *exec.Run, sum *Summary) {
+// total is how many rules the build started with; it grows as dynamic
+// rules add rules, and a new build_started event says so.
+func (b *builder) collect(r *exec.Run, sum *Summary, total int) {
 	for res := range r.Results() {
-		if rr, ok := res.Value.(*ruleResult); ok && rr.retired || b.regen.isRetired(b.byTask[res.Task]) {
-			continue // its generator generated other rules: a later pass reports those
+		rr, _ := res.Value.(*ruleResult)
+		if rr != nil && rr.retired || b.regen.isRetired(b.taskTarget(res.Task)) {
+			continue // its generator generated other rules, which replace it
+		}
+		if rr != nil && rr.added != 0 {
+			total += rr.added
+			b.opts.OnEvent(Event{Event: EventBuildStarted, Total: total})
 		}
 		ev := b.event(res)
 		sum.count(ev)
@@ -344,7 +366,7 @@ func (b *builder) ruleFunc(t *graph.Target) exec.Func {
 		if b.regen.isRetired(t) {
 			return &ruleResult{retired: true}, nil
 		}
-		r := b.ids[t]
+		r := b.id(t)
 		b.inherit(t, shared)
 		rr := &ruleResult{cache: "miss"}
 		before := "" // what t generated last, which the graph holds
@@ -366,7 +388,7 @@ func (b *builder) ruleFunc(t *graph.Target) exec.Func {
 				}
 				replay(ctx, shared, rec, t.Label.String())
 				if t.Dynamic && v != restore {
-					if err := b.generated(t, before, rec.Generated); err != nil {
+					if rr.added, err = b.generated(ctx, t, before, rec.Generated); err != nil {
 						b.deleteRow(r)
 						return rr, &ActionError{Label: t.Label, ExitCode: -1, Msg: err.Error()}
 					}
@@ -415,7 +437,7 @@ func (b *builder) ruleFunc(t *graph.Target) exec.Func {
 				return rr, err
 			}
 			c := &command{root: b.root, tmp: b.tmp, id: id, t: t, hostEnv: b.opts.HostEnv, shared: shared,
-				srcs: srcFiles(b.keys.g, t), procs: b.w.procs}
+				srcs: srcFiles(b.graphFor(t), t), procs: b.w.procs}
 			if t.Depfile != "" {
 				c.clock = b.clock()
 			}
@@ -434,7 +456,7 @@ func (b *builder) ruleFunc(t *graph.Target) exec.Func {
 			}
 		}
 		if t.Dynamic {
-			if err := b.generated(t, before, o.generated); err != nil {
+			if rr.added, err = b.generated(ctx, t, before, o.generated); err != nil {
 				b.deleteRow(r)
 				return rr, &ActionError{Label: t.Label, ExitCode: -1, Msg: err.Error()}
 			}
@@ -501,7 +523,7 @@ func (b *builder) recordRun(t *graph.Target, key cache.Digest, parts cache.Parts
 		// says what that was.
 		b.setRow(t, key, rec, reads)
 	default:
-		b.deleteRow(b.ids[t])
+		b.deleteRow(b.id(t))
 	}
 	return rec, note, nil
 }
@@ -510,7 +532,11 @@ func (b *builder) recordRun(t *graph.Target, key cache.Digest, parts cache.Parts
 // read, and the record of its run; its outputs, just checked or written,
 // go into the file table at the end (writeFiles).
 func (b *builder) setRow(t *graph.Target, key cache.Digest, rec *cache.Record, reads []read) {
-	d, r := b.db, b.ids[t]
+	d, r := b.db, b.id(t)
+	depIDs := make([]db.RuleID, len(t.DepTargets)) // before dbMu: b.id may take lateMu
+	for i, dep := range t.DepTargets {
+		depIDs[i] = b.id(dep)
+	}
 	b.dbMu.Lock()
 	defer b.dbMu.Unlock()
 	row := &db.Row{Key: key, Def: d.Def(r), Status: rec.Status, Findings: rec.Findings, Shared: rec.Shared,
@@ -521,9 +547,9 @@ func (b *builder) setRow(t *graph.Target, key cache.Digest, rec *cache.Record, r
 	for _, it := range rec.Discovered {
 		row.Discovered = append(row.Discovered, db.Discovered{File: b.intern(it.Name), Digest: it.Digest})
 	}
-	for _, dep := range t.DepTargets {
+	for _, dep := range depIDs {
 		var gen uint64
-		if drow, ok := d.Row(b.ids[dep]); ok {
+		if drow, ok := d.Row(dep); ok {
 			gen = drow.Gen
 		}
 		row.DepGens = append(row.DepGens, gen)
@@ -564,10 +590,10 @@ func (b *builder) deleteRow(r db.RuleID) {
 // and what they received, transitively, the nearer winning.
 func (b *builder) inherit(t *graph.Target, shared map[string]any) {
 	for _, dep := range t.DepTargets {
-		if b.running[dep] {
+		if b.isRunning(dep) {
 			continue
 		}
-		for k, v := range b.passedOn(b.ids[dep]) {
+		for k, v := range b.passedOn(b.id(dep)) {
 			if _, set := shared[k]; !set {
 				shared[k] = v
 			}
@@ -694,7 +720,7 @@ func (b *builder) rel(p string) string {
 
 // event turns an exec result into a rule event.
 func (b *builder) event(res *exec.Result) Event {
-	t := b.byTask[res.Task]
+	t := b.taskTarget(res.Task)
 	ev := Event{
 		Event:    EventRule,
 		Label:    res.Task.Name,

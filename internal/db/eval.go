@@ -241,15 +241,18 @@ func (d *DB) SetEvaluation(g *graph.Graph, in EvalInputs, shape Shape, fsys FS) 
 // is made anew, rows are carried over by label, and requests, whose rules
 // were numbered by the old table, are dropped.
 func (d *DB) SetGraph(g *graph.Graph) {
+	// By label; a rule AddRules appended after another of its label wins.
 	old := map[string][]byte{}
 	for i := range RuleID(d.Rules()) {
-		if raw := d.rows.raw(i); raw != nil {
-			old[d.Label(i)] = raw
+		raw := d.rows.raw(i)
+		if row, ok := d.rows.over[i]; ok {
+			raw = nil
+			if row != nil {
+				raw = encodeRow(row)
+			}
 		}
-	}
-	for i, row := range d.rows.over {
-		if row != nil {
-			old[d.Label(i)] = encodeRow(row)
+		if raw != nil {
+			old[d.Label(i)] = raw
 		} else {
 			delete(old, d.Label(i))
 		}

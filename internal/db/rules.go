@@ -352,6 +352,16 @@ func (d *DB) setGraph(g *graph.Graph) {
 			providers[tok] = append(providers[tok], uint32(i))
 		}
 	}
+	for i, t := range g.Targets {
+		fresh[i] = d.newRec(t, func(dep *graph.Target) uint32 { return index[dep] }, providers)
+	}
+	d.rules.fresh, d.rules.dirty, d.rules.byLabel = fresh, true, nil
+	d.outputs = nil
+}
+
+// newRec returns the record of the resolved target t, its dependencies
+// numbered by dep, providers giving the rules that provide each token.
+func (d *DB) newRec(t *graph.Target, dep func(*graph.Target) uint32, providers map[string][]uint32) ruleRec {
 	files := func(paths []string) []uint32 {
 		out := make([]uint32, len(paths))
 		for i, p := range paths {
@@ -359,38 +369,86 @@ func (d *DB) setGraph(g *graph.Graph) {
 		}
 		return out
 	}
-	for i, t := range g.Targets {
-		rec := &fresh[i]
-		rec.label = t.Label.String()
-		rec.target = appendTarget(nil, t)
-		rec.def = cache.HashBytes(rec.target)
-		if !t.Cache {
-			rec.flags |= ruleNoCache
+	rec := ruleRec{label: t.Label.String(), target: appendTarget(nil, t)}
+	rec.def = cache.HashBytes(rec.target)
+	if !t.Cache {
+		rec.flags |= ruleNoCache
+	}
+	if len(t.EnvPassthrough) > 0 {
+		rec.flags |= rulePassthrough
+	}
+	if t.Depfile != "" {
+		rec.flags |= ruleDepfile
+	}
+	if t.HasTag("test") {
+		rec.flags |= ruleTest
+	}
+	if t.Generated() {
+		rec.flags |= ruleGenerated
+	}
+	rec.lists[listInputs] = files(t.Inputs)
+	rec.lists[listTools] = files(t.ToolFiles)
+	rec.lists[listOuts] = files(t.OutFiles)
+	for _, dt := range t.DepTargets {
+		rec.lists[listDeps] = append(rec.lists[listDeps], dep(dt))
+	}
+	for _, tok := range t.Requires {
+		rec.lists[listProviders] = append(rec.lists[listProviders], providers[tok]...)
+	}
+	return rec
+}
+
+// AddRules appends rules that a dynamic rule generated while a build
+// runs, resolved (their dependencies are named by label), and returns
+// their numbers. A rule taking the label of one already there takes its
+// place in lookups by label; the graph holds both until SetGraph replaces
+// it, the rows of the later winning.
+func (d *DB) AddRules(ts []*graph.Target) ([]RuleID, error) {
+	if d.rules.fresh == nil {
+		n := d.rules.n
+		fresh := make([]ruleRec, n)
+		for r := range RuleID(n) {
+			rec, _, err := d.record(r, nil)
+			if err != nil {
+				return nil, err
+			}
+			rec.label = d.Label(r)
+			fresh[r] = rec
 		}
-		if len(t.EnvPassthrough) > 0 {
-			rec.flags |= rulePassthrough
-		}
-		if t.Depfile != "" {
-			rec.flags |= ruleDepfile
-		}
-		if t.HasTag("test") {
-			rec.flags |= ruleTest
-		}
-		if t.Generated() {
-			rec.flags |= ruleGenerated
-		}
-		rec.lists[listInputs] = files(t.Inputs)
-		rec.lists[listTools] = files(t.ToolFiles)
-		rec.lists[listOuts] = files(t.OutFiles)
-		for _, dep := range t.DepTargets {
-			rec.lists[listDeps] = append(rec.lists[listDeps], index[dep])
-		}
-		for _, tok := range t.Requires {
-			rec.lists[listProviders] = append(rec.lists[listProviders], providers[tok]...)
+		d.rules.fresh = fresh
+	}
+	d.RuleOf("") // the index by label, before it is extended
+	ids := make([]RuleID, len(ts))
+	for i, t := range ts {
+		ids[i] = RuleID(len(d.rules.fresh) + i)
+		d.rules.byLabel[t.Label.String()] = ids[i]
+	}
+	var providers map[string][]uint32
+	for _, t := range ts {
+		if len(t.Requires) > 0 && providers == nil {
+			providers = map[string][]uint32{}
+			for r := range RuleID(len(d.rules.fresh)) {
+				if pt, err := d.Target(r); err == nil {
+					for _, tok := range pt.Provides {
+						providers[tok] = append(providers[tok], uint32(r))
+					}
+				}
+			}
 		}
 	}
-	d.rules.fresh, d.rules.dirty, d.rules.byLabel = fresh, true, nil
-	d.outputs = nil
+	var bad error
+	dep := func(dt *graph.Target) uint32 {
+		id, ok := d.RuleOf(dt.Label.String())
+		if !ok && bad == nil {
+			bad = fmt.Errorf("rule %s: no such rule", dt.Label)
+		}
+		return uint32(id)
+	}
+	for _, t := range ts {
+		d.rules.fresh = append(d.rules.fresh, d.newRec(t, dep, providers))
+	}
+	d.rules.dirty, d.outputs, d.modified = true, nil, true
+	return ids, bad
 }
 
 // encode returns the rule table's sections: the index and the records.
