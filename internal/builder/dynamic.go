@@ -31,7 +31,7 @@ import (
 	"github.com/pex-build/pex/starlark"
 )
 
-// regen is what the dynamic rules of one pass generated that differs
+// regen is what the dynamic rules of one build generated that differs
 // from the graph.
 type regen struct {
 	check   sync.Mutex // held while a generator's rules are checked
@@ -406,7 +406,7 @@ func unresolved(t *graph.Target) *graph.Target {
 	return &c
 }
 
-// newGraph returns the whole graph with what the pass generated in place
+// newGraph returns the whole graph with what the build generated in place
 // of what the generators had generated before.
 func (b *builder) newGraph() (*graph.Graph, error) {
 	whole, err := b.wholeGraph()
