@@ -119,8 +119,9 @@ func (b *builder) generated(ctx context.Context, t *graph.Target, before, text s
 	// and what depends on it.
 	gone := generatedBy(whole, map[graph.Label]bool{t.Label: true})
 	var retired []*graph.Target
+	deps := &dependsOn{set: gone, memo: map[*graph.Target]bool{}}
 	for _, rt := range b.runningRules() {
-		if gone[rt.Label] || dependsOnAny(rt, gone) {
+		if gone[rt.Label] || deps.any(rt) {
 			retired = append(retired, rt)
 		}
 	}
@@ -335,26 +336,27 @@ func (b *builder) graphFor(t *graph.Target) *graph.Graph {
 	return b.keys.g
 }
 
-// dependsOnAny reports whether t depends, transitively, on a rule whose
-// label is in set.
-func dependsOnAny(t *graph.Target, set map[graph.Label]bool) bool {
-	seen := map[*graph.Target]bool{}
-	var walk func(*graph.Target) bool
-	walk = func(t *graph.Target) bool {
-		for _, d := range t.DepTargets {
-			if set[d.Label] {
-				return true
-			}
-			if !seen[d] {
-				seen[d] = true
-				if walk(d) {
-					return true
-				}
-			}
-		}
-		return false
+// dependsOn reports whether a rule depends, transitively, on one whose
+// label is in set; it remembers its answers.
+type dependsOn struct {
+	set  map[graph.Label]bool
+	memo map[*graph.Target]bool
+}
+
+func (d *dependsOn) any(t *graph.Target) bool {
+	if v, ok := d.memo[t]; ok {
+		return v
 	}
-	return walk(t)
+	d.memo[t] = false // a cycle is impossible; this stops the walk anyway
+	v := false
+	for _, dep := range t.DepTargets {
+		if d.set[dep.Label] || d.any(dep) {
+			v = true
+			break
+		}
+	}
+	d.memo[t] = v
+	return v
 }
 
 // generatedBy returns the labels of the rules of g that the generators
