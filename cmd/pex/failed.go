@@ -12,7 +12,6 @@ import (
 	"strings"
 
 	"github.com/pex-build/pex/internal/builder"
-	"github.com/pex-build/pex/internal/db"
 	"github.com/pex-build/pex/internal/testrecord"
 )
 
@@ -25,7 +24,7 @@ type testRecords struct {
 }
 
 func (a *app) testRecords(ws *builder.Workspace, patterns []string) *testRecords {
-	return &testRecords{a: a, dir: db.LayoutOf(ws.Root).Tests(), cwd: ws.Cwd, patterns: patterns}
+	return &testRecords{a: a, dir: ws.TestsDir(), cwd: ws.Cwd, patterns: patterns}
 }
 
 // text names the request's patterns for a message.

@@ -104,6 +104,10 @@ func (w *Workspace) Close() {
 // Procs returns the record of the process groups this process starts.
 func (w *Workspace) Procs() *procs.Table { return w.procs }
 
+// TestsDir returns the directory where pex test records which tests
+// failed (see pex test --failed).
+func (w *Workspace) TestsDir() string { return w.layout.Tests() }
+
 // StoreDir returns the directory of the content-addressed store.
 func (w *Workspace) StoreDir() string { return w.store.Dir() }
 
