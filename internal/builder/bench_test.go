@@ -123,3 +123,58 @@ func writeBUILDPrefix(b *testing.B, root, line string) {
 		b.Fatal(err)
 	}
 }
+
+// benchPackages is the packages of BenchmarkDynamicFirstBuild.
+var benchPackages = 100
+
+// BenchmarkDynamicFirstBuild builds, from nothing, 100 packages of 50
+// written rules and a dynamic rule that generates 10 more (the first
+// build of a workspace with test discovery in 100 packages, 6,100 rules),
+// with the fake runner; "written" is the same workspace with those 1,000
+// rules written in the BUILD files instead. The difference is what
+// registering generated rules costs: checking them against the whole
+// graph, adding them to the running build, and the graph made anew and
+// the request verified again at the end.
+func BenchmarkDynamicFirstBuild(b *testing.B) {
+	for _, generated := range []bool{true, false} {
+		name := "written"
+		if generated {
+			name = "generated"
+		}
+		b.Run(name, func(b *testing.B) {
+			files := map[string]string{}
+			for p := range benchPackages {
+				var build, gen strings.Builder
+				for r := range 50 {
+					fmt.Fprintf(&build, "rule(name = \"r%d\", srcs = [\"s.txt\"], outs = [\"r%d.out\"], cmd = \"cat\")\n", r, r)
+				}
+				for r := range 10 {
+					fmt.Fprintf(&gen, "rule(name = \"g%d\", srcs = [\":r%d\"], outs = [\"g%d.out\"], cmd = \"cat\")\n", r, r, r)
+				}
+				if generated {
+					build.WriteString("rule(name = \"gen\", srcs = [\"rules.star\"], dynamic = True, cmd = \"gen:rules.star\")\n")
+					files[fmt.Sprintf("p%d/rules.star", p)] = gen.String()
+				} else {
+					build.WriteString("rule(name = \"gen\", srcs = [\"s.txt\"], cmd = \"cat\")\n" + gen.String())
+				}
+				files[fmt.Sprintf("p%d/BUILD", p)] = build.String()
+				files[fmt.Sprintf("p%d/s.txt", p)] = fmt.Sprintf("%d\n", p)
+			}
+			root := writeTree(&testing.T{}, files)
+			req := Request{Command: "build", HostEnv: func(string) (string, bool) { return "", false }}
+			for b.Loop() {
+				b.StopTimer()
+				os.RemoveAll(filepath.Join(root, ".pex"))
+				ws, _ := openTest(&testing.T{}, root, &fakeRunner{}, b.TempDir())
+				b.StartTimer()
+				sum, err := ws.Build(b.Context(), req)
+				if err != nil || sum.Counts["ok"] != benchPackages*61 {
+					b.Fatalf("%v: %v", err, sum.Counts)
+				}
+				b.StopTimer()
+				ws.Close()
+				b.StartTimer()
+			}
+		})
+	}
+}

@@ -22,7 +22,9 @@ package builder
 import (
 	"context"
 	"fmt"
+	"path"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/pex-build/pex/exec"
@@ -40,6 +42,7 @@ type regen struct {
 	order   []graph.Label                   // generators, in the order they settled
 	retired map[*graph.Target]bool          // rules of the graph that must not run
 	full    *graph.Graph                    // the whole graph, decoded once
+	readers map[string]*graph.Target        // see sourceReaders
 }
 
 // changed reports whether some generator's rules changed.
@@ -103,38 +106,37 @@ func (b *builder) generated(ctx context.Context, t *graph.Target, before, text s
 	defer r.check.Unlock()
 	r.mu.Lock()
 	gens := map[graph.Label]bool{t.Label: true}
-	add := slices.Clone(targets)
+	var others []*graph.Target
 	for _, l := range r.order {
 		if l != t.Label {
 			gens[l] = true
-			add = append(add, r.byGen[l]...)
+			others = append(others, r.byGen[l]...)
 		}
 	}
 	r.mu.Unlock()
-	n, err := rebuild(b.root, whole, generatedBy(whole, gens), add)
+	// What this build would run of the old rules waits for t: retire it,
+	// and what depends on it. Those t did not generate are added again,
+	// linked to the new rules.
+	gone := generatedBy(whole, map[graph.Label]bool{t.Label: true})
+	var retired, again []*graph.Target
+	deps := &dependsOn{set: gone, memo: map[*graph.Target]bool{}}
+	for _, rt := range b.runningRules() {
+		// Only generated rules depend on generated ones (BUILD files
+		// cannot name them).
+		if len(gone) > 0 && rt.Generated() && (gone[rt.Label] || deps.any(rt)) {
+			retired = append(retired, rt)
+			if !gone[rt.Label] && !slices.ContainsFunc(targets, func(nt *graph.Target) bool { return nt.Label == rt.Label }) {
+				again = append(again, rt)
+			}
+		}
+	}
+	n, err := b.checkNew(whole, generatedBy(whole, gens), others, targets, again)
 	if err != nil {
 		return 0, fmt.Errorf("the rules it generated: %v", err)
 	}
-	// What this build would run of the old rules waits for t: retire it,
-	// and what depends on it.
-	gone := generatedBy(whole, map[graph.Label]bool{t.Label: true})
-	var retired []*graph.Target
-	deps := &dependsOn{set: gone, memo: map[*graph.Target]bool{}}
-	for _, rt := range b.runningRules() {
-		if gone[rt.Label] || deps.any(rt) {
-			retired = append(retired, rt)
-		}
-	}
-	// Add the new rules, and again those retired that t did not
-	// generate, as the new graph n resolves them.
 	var labels []graph.Label
-	for _, nt := range targets {
+	for _, nt := range slices.Concat(targets, again) {
 		labels = append(labels, nt.Label)
-	}
-	for _, rt := range retired {
-		if !gone[rt.Label] && !slices.Contains(labels, rt.Label) {
-			labels = append(labels, rt.Label)
-		}
 	}
 	r.mu.Lock()
 	if r.byGen == nil {
@@ -152,6 +154,148 @@ func (b *builder) generated(ctx context.Context, t *graph.Target, before, text s
 		return 0, err
 	}
 	return len(labels) - len(retired), nil
+}
+
+// checkNew checks the rules a generator generated, batch, against the
+// whole graph without the rules gone (those the generators of this
+// build generated before) and with others (what the other generators
+// generated): a name or an output taken, an output another rule reads as
+// a source, a rule it names that does not exist. It returns a small
+// resolved graph of batch and again (rules added again, see generated),
+// with stand-ins holding only the label and outputs of every rule they
+// name or read, and of the rules of their packages. The build's end
+// resolves the whole graph again (newGraph), which finds the rest.
+func (b *builder) checkNew(whole *graph.Graph, gone map[graph.Label]bool, others, batch, again []*graph.Target) (*graph.Graph, error) {
+	readers := b.regen.sourceReaders(whole)
+	byLabel := map[graph.Label]*graph.Target{}
+	byOut := map[string]*graph.Target{}
+	for _, o := range others {
+		byLabel[o.Label] = o
+		for _, out := range o.Outs {
+			byOut[path.Join(o.Label.Pkg, out)] = o
+		}
+	}
+	existing := func(l graph.Label) *graph.Target {
+		if o := byLabel[l]; o != nil {
+			return o
+		}
+		if w, ok := whole.Lookup(l); ok && !gone[l] {
+			return w
+		}
+		return nil
+	}
+	producer := func(p string) *graph.Target {
+		if o := byOut[p]; o != nil {
+			return o
+		}
+		if w, ok := whole.Producer(p); ok && !gone[w.Label] {
+			return w
+		}
+		return nil
+	}
+	for _, nt := range batch {
+		if ex := existing(nt.Label); ex != nil {
+			return nil, &graph.Error{Pos: nt.Pos, Msg: fmt.Sprintf("rule %q already defined at %s", nt.Label.String(), ex.Pos)}
+		}
+		for _, out := range nt.Outs {
+			p := path.Join(nt.Label.Pkg, out)
+			if ex := producer(p); ex != nil {
+				return nil, &graph.Error{Pos: nt.Pos, Msg: fmt.Sprintf("rule %q: output %q is also an output of rule %q (%s)",
+					nt.Label.String(), p, ex.Label.String(), ex.Pos)}
+			}
+			switch rd := readers[p]; {
+			case rd == nil || gone[rd.Label]:
+			case !rd.Generated():
+				// As Graph.Resolve says it once the rule is in the graph.
+				return nil, &graph.Error{Pos: rd.Pos, Msg: fmt.Sprintf("rule %q depends on %q, which the dynamic rule %q generates while the build runs: a BUILD file cannot name a generated rule or its outputs; depend on %q instead",
+					rd.Label.String(), nt.Label.String(), nt.GeneratedBy.String(), nt.GeneratedBy.String())}
+			default:
+				return nil, &graph.Error{Pos: nt.Pos, Msg: fmt.Sprintf("rule %q: output %q is already a source file of rule %q (%s)",
+					nt.Label.String(), p, rd.Label.String(), rd.Pos)}
+			}
+		}
+	}
+	s := graph.New()
+	in := map[graph.Label]bool{}
+	full := slices.Concat(batch, again)
+	for _, t := range full {
+		in[t.Label] = true
+	}
+	for _, t := range full {
+		if err := s.Add(unresolved(t)); err != nil {
+			return nil, err
+		}
+	}
+	stub := func(l graph.Label) {
+		if in[l] {
+			return
+		}
+		if ex := existing(l); ex != nil {
+			in[l] = true
+			_ = s.Add(&graph.Target{Label: ex.Label, Pos: ex.Pos, Outs: ex.Outs, Cache: true})
+		}
+	}
+	pkgs := map[string]bool{}
+	for _, t := range full {
+		pkgs[t.Label.Pkg] = true
+		for _, l := range t.Deps {
+			stub(l)
+		}
+		for _, list := range [2][]string{t.Srcs, t.Tools} {
+			for _, e := range list {
+				switch {
+				case strings.HasPrefix(e, "//") || strings.HasPrefix(e, ":"):
+					if l, err := graph.ParseLabel(e, t.Label.Pkg); err == nil {
+						stub(l)
+						if p := producer(l.Path()); p != nil {
+							stub(p.Label)
+						}
+					}
+				case !path.IsAbs(e):
+					if p := producer(path.Join(t.Label.Pkg, e)); p != nil {
+						stub(p.Label)
+					}
+				}
+			}
+		}
+	}
+	for _, w := range whole.Targets {
+		if pkgs[w.Label.Pkg] && !gone[w.Label] {
+			stub(w.Label)
+		}
+	}
+	for _, o := range others {
+		if pkgs[o.Label.Pkg] {
+			stub(o.Label)
+		}
+	}
+	for _, gr := range whole.Groups {
+		_ = s.AddGroup(gr)
+	}
+	if err := s.Resolve(b.root); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// sourceReaders returns, for each file a rule of g reads as a source
+// (or tool), one such rule; made once per build.
+func (r *regen) sourceReaders(g *graph.Graph) map[string]*graph.Target {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.readers == nil {
+		r.readers = map[string]*graph.Target{}
+		for _, t := range g.Targets {
+			for _, files := range [2][]string{t.Inputs, t.ToolFiles} {
+				for _, p := range files {
+					if _, ok := r.readers[p]; !ok {
+						r.readers[p] = t
+					}
+				}
+			}
+		}
+	}
+	return r.readers
 }
 
 // runningRules returns the rules the build has a task for.
