@@ -219,8 +219,9 @@ func (w *Workspace) selectAgain(req Request, st *step, g *graph.Graph, sum *Summ
 // tests among them (it builds the dynamic rules asked for too).
 func roots(d *db.DB, r *db.Request, req Request) []string {
 	var out []string
+	filter := req.Tests && d.HasDynamic() // else every root is a test
 	for _, id := range r.Roots {
-		if !req.Tests || d.IsTest(id) {
+		if !filter || d.IsTest(id) {
 			out = append(out, d.Label(id))
 		}
 	}

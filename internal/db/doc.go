@@ -73,8 +73,9 @@
 //	            count, then per input: file number, role (1 Starlark file,
 //	            2 directory the package walk listed, 3 directory a glob
 //	            listed) and, for a glob's directory, the names left out of
-//	            its listing (outputs of rules); then the packages and the
-//	            groups (name, jobs, priority, position)
+//	            its listing (outputs of rules); then the packages, the
+//	            groups (name, jobs, priority, position) and a flag (1:
+//	            some rule is dynamic)
 //	4 rules     16-byte records: u32 label offset, u32 label length,
 //	            u32 record offset, u32 record length (in section 5)
 //	5 ruledata  per rule, varints: flags, the encoded target, then five

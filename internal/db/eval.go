@@ -26,6 +26,7 @@ type evalNode struct {
 	inputs         []evalInput
 	packages       []string
 	groups         []graph.Group
+	dynamic        bool // some rule is dynamic
 }
 
 type evalInput struct {
@@ -180,7 +181,7 @@ func listing(fsys FS, dir string, role uint8, exclude []string) (cache.Digest, e
 // requests, whose rules were numbered by the old table, are dropped.
 func (d *DB) SetEvaluation(g *graph.Graph, in EvalInputs, shape Shape, fsys FS) error {
 	d.SetGraph(g)
-	e := evalNode{packages: g.Packages(), groups: g.Groups}
+	e := evalNode{packages: g.Packages(), groups: g.Groups, dynamic: d.eval.dynamic}
 	e.set, e.host, e.pex = shape.digests()
 	outputs := map[string][]string{} // directory -> names of outputs in it
 	for _, t := range g.Targets {
@@ -258,6 +259,7 @@ func (d *DB) SetGraph(g *graph.Graph) {
 		}
 	}
 	d.setGraph(g)
+	d.eval.dynamic = slices.ContainsFunc(g.Targets, func(t *graph.Target) bool { return t.Dynamic })
 	d.rows = rows{db: d, changed: true, over: map[RuleID]*Row{}}
 	for label, raw := range old {
 		id, ok := d.RuleOf(label)
@@ -312,6 +314,9 @@ func (d *DB) AddEvalFiles(paths []string, fsys FS) error {
 	return nil
 }
 
+// HasDynamic reports whether some rule of the graph is dynamic.
+func (d *DB) HasDynamic() bool { return d.eval.dynamic }
+
 // Inputs returns what the saved evaluation read, for pex watch to watch.
 func (d *DB) Inputs() EvalInputs {
 	var in EvalInputs
@@ -349,6 +354,7 @@ func (e *evalNode) encode() []byte {
 		enc.Varint(int64(g.Priority))
 		putPos(&enc, g.Pos)
 	}
+	flag(&enc, e.dynamic)
 	return enc.B
 }
 
@@ -368,6 +374,7 @@ func (e *evalNode) decode(b []byte) error {
 	for n := dec.Count(4); n > 0; n-- {
 		e.groups = append(e.groups, graph.Group{Name: dec.Str(), Jobs: int(dec.Varint()), Priority: int(dec.Varint()), Pos: getPos(dec)})
 	}
+	e.dynamic = dec.Uvarint() == 1
 	if err := dec.Done(); err != nil {
 		return err
 	}

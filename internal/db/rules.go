@@ -446,6 +446,7 @@ func (d *DB) AddRules(ts []*graph.Target) ([]RuleID, error) {
 	}
 	for _, t := range ts {
 		d.rules.fresh = append(d.rules.fresh, d.newRec(t, dep, providers))
+		d.eval.dynamic = d.eval.dynamic || t.Dynamic
 	}
 	d.rules.dirty, d.outputs, d.modified = true, nil, true
 	return ids, bad
