@@ -569,6 +569,25 @@ func (b *builder) newGraph() (*graph.Graph, error) {
 	return rebuild(b.root, whole, generatedBy(whole, gens), add)
 }
 
+// withoutGenerated returns the whole graph without what the generators
+// that generated anew in this build generated, before or now, and
+// forgets their rows, so that they run again.
+func (b *builder) withoutGenerated() (*graph.Graph, error) {
+	whole, err := b.wholeGraph()
+	if err != nil {
+		return nil, err
+	}
+	r := &b.regen
+	gens := map[graph.Label]bool{}
+	for _, l := range r.order {
+		gens[l] = true
+		if id, ok := b.db.RuleOf(l.String()); ok {
+			b.db.DeleteRow(id)
+		}
+	}
+	return rebuild(b.root, whole, generatedBy(whole, gens), nil)
+}
+
 // withGenerated returns g, as an evaluation made it, with the rules that
 // its dynamic rules generated when they last ran (their rows in d, from
 // before the evaluation). A generator whose rules no longer fit the

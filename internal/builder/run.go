@@ -180,7 +180,14 @@ func (w *Workspace) run(ctx context.Context, req Request, st *step, sum *Summary
 		// The graph holds what the dynamic rules generated now.
 		g, err := b.newGraph()
 		if err != nil {
-			return err
+			// What the generators generated does not fit together (a
+			// cycle through two of them): keep none of it, and let them
+			// run again next time.
+			req.OnNote(fmt.Sprintf("the rules dynamic rules generated do not fit together, and are dropped (their generators run again next time): %v", err))
+			sum.Failed = true
+			if g, err = b.withoutGenerated(); err != nil {
+				return err
+			}
 		}
 		d.SetGraph(g)
 		if err := d.AddEvalFiles(b.actions().Files(), w.fs); err != nil {
