@@ -134,6 +134,8 @@ func (a *ruleArgs) target(pkg string) (*graph.Target, error) {
 		return nil, fail("cmd and action are exclusive: a rule runs a shell command or a Starlark function, not both")
 	case action != nil && a.depfile != "":
 		return nil, fail("depfile is for cmd rules: an action's reads are its declared inputs")
+	case action != nil && slices.Contains(a.tags, "service"):
+		return nil, fail("a service runs a command (cmd), which pex starts and restarts; an action cannot be one")
 	}
 	if a.depfile != "" {
 		if _, err := outPath(pkg, a.depfile); err != nil {

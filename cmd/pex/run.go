@@ -71,6 +71,9 @@ func (a *app) run(ctx context.Context, pattern string, args []string, grace time
 	if err != nil {
 		return failed(exitUsage, "%v", err)
 	}
+	if t.Action != nil {
+		return failed(exitUsage, "%s runs a Starlark action, not a command (at %s): build it with pex build", t.Label, t.Pos)
+	}
 	if t.Cmd == "" {
 		return failed(exitUsage, "%s has no cmd to run (at %s)", t.Label, t.Pos)
 	}
