@@ -746,7 +746,7 @@ func (b *builder) event(res *exec.Result) Event {
 		ev.GeneratedBy = t.GeneratedBy.String()
 	}
 	if t.Action != nil {
-		ev.Cmd = "action " + t.Action.String()
+		ev.Action = t.Action.String()
 	}
 	if rr, ok := res.Value.(*ruleResult); ok {
 		ev.Cache, ev.Output, ev.ExitCode, ev.DryRun, ev.Why, ev.Note = rr.cache, rr.output, rr.code, rr.dry, rr.why, rr.note

@@ -103,7 +103,11 @@ func (p *human) rule(ev builder.Event) {
 	case ev.DryRun && ev.Cache == "restored":
 		fmt.Fprintf(&b, "%s would restore %s from the cache\n", progress, ev.Label)
 	case ev.DryRun:
-		fmt.Fprintf(&b, "%s would run %s: %s\n", progress, ev.Label, ev.Cmd)
+		run := ev.Cmd
+		if ev.Action != "" {
+			run = "action " + ev.Action
+		}
+		fmt.Fprintf(&b, "%s would run %s: %s\n", progress, ev.Label, run)
 		for _, why := range ev.Why {
 			fmt.Fprintf(&b, "  because %s\n", why)
 		}
@@ -112,9 +116,7 @@ func (p *human) rule(ev builder.Event) {
 		if ev.Target != nil {
 			fmt.Fprintf(&b, "  in %s\n", ev.Target.Pos)
 		}
-		if ev.Cmd != "" {
-			fmt.Fprintf(&b, "  $ %s\n", ev.Cmd)
-		}
+		b.WriteString(what(ev))
 		b.WriteString(indentOutput(ev.Output))
 	case ev.Status == "skipped":
 		if !p.o.TTY || p.o.Verbose {
@@ -134,11 +136,11 @@ func (p *human) rule(ev builder.Event) {
 			}
 			fmt.Fprintf(&b, "%s %s %s %s\n", progress, p.paint(word, color), ev.Label, dur(ev.Duration))
 		}
-		if p.o.Verbose && ev.Cmd != "" && ev.Cache == "miss" {
+		if p.o.Verbose && (ev.Cmd != "" || ev.Action != "") && ev.Cache == "miss" {
 			for _, why := range ev.Why {
 				fmt.Fprintf(&b, "  because %s\n", why)
 			}
-			fmt.Fprintf(&b, "  $ %s\n", ev.Cmd)
+			b.WriteString(what(ev))
 			b.WriteString(indentOutput(ev.Output))
 		}
 		for _, f := range ev.Findings {
@@ -223,4 +225,15 @@ func (p *human) paint(s, color string) string {
 		return s
 	}
 	return "\x1b[" + color + "m" + s + "\x1b[0m"
+}
+
+// what says what a rule ran: "  $ cmd", or "  action //pkg:file.star%fn".
+func what(ev builder.Event) string {
+	switch {
+	case ev.Action != "":
+		return "  action " + ev.Action + "\n"
+	case ev.Cmd != "":
+		return "  $ " + ev.Cmd + "\n"
+	}
+	return ""
 }
