@@ -79,7 +79,7 @@ type Event struct {
 	Output   string        `json:"output,omitempty"`
 	Cmd      string        `json:"cmd,omitempty"`
 	Action   string        `json:"action,omitempty"` // an action rule's function, "//pkg:file.star%fn"
-	Why      []string      `json:"why,omitempty"` // why it ran (with -v or -n)
+	Why      []string      `json:"why,omitempty"`    // why it ran (with -v or -n)
 	// Note says why a rule that ran was not cached: a file it read
 	// changed while it ran.
 	Note   string `json:"note,omitempty"`
