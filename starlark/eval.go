@@ -6,14 +6,13 @@ package starlark
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"path"
 	"path/filepath"
 
+	"github.com/pex-build/pex/cache"
 	"github.com/pex-build/pex/graph"
 	"go.starlark.net/resolve"
 	sl "go.starlark.net/starlark"
@@ -109,14 +108,16 @@ func (l *loader) execFile(env *fileEnv, src []byte) (sl.StringDict, *syntax.File
 
 // codeDigest identifies the code of a file: its source and the digests of
 // the modules it loads, and so, transitively, of every module it reaches.
+// (BLAKE3, as every digest of pex: crypto/sha256 would link Go's FIPS
+// module, whose start-up every pex command would pay.)
 func codeDigest(src []byte, loaded []string) string {
-	h := sha256.New()
-	fmt.Fprintf(h, "%d\n", len(src))
-	h.Write(src)
+	b := make([]byte, 0, len(src)+16+len(loaded)*65)
+	b = append(b, fmt.Sprintf("%d\n", len(src))...)
+	b = append(b, src...)
 	for _, d := range loaded {
-		h.Write([]byte("\n" + d))
+		b = append(b, "\n"+d...)
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	return cache.HashBytes(b).String()
 }
 
 // digest returns the code digest of a file run so far, "" if none.
