@@ -11,9 +11,11 @@ package reliability
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -22,7 +24,9 @@ import (
 // package's sources and up to two outputs of earlier packages, some with
 // the package's tool, some with a header found through a depfile. Every
 // command writes its output in place in pieces, with pauses between them
-// of a tenth of a second or so.
+// of a tenth of a second or so. The last package also has a dynamic rule,
+// which generates one or two rules from what gen.txt holds (see
+// generated).
 const (
 	packages        = 12
 	rulesPerPackage = 10
@@ -62,6 +66,9 @@ func newWorkspace(dir string, seed uint64) (*workspace, error) {
 		}
 		w.files[pkg+"/tool.sh"] = 0
 		w.files[pkg+"/h.txt"] = 0
+		if p == packages-1 {
+			w.files[pkg+"/gen.txt"] = 0
+		}
 		for j := range rulesPerPackage {
 			r := rule{pkg: pkg, name: fmt.Sprintf("r%d", j), tool: j%3 == 0, header: j%4 == 1,
 				pause: [2]int{5 + rng.IntN(10), 5 + rng.IntN(15)}}
@@ -110,6 +117,9 @@ func (w *workspace) writeAll() error {
 		for _, r := range rules {
 			b.WriteString(r.build())
 		}
+		if pkg == dynamicPkg() {
+			b.WriteString(generator)
+		}
 		if err := w.write(pkg+"/BUILD", b.String()); err != nil {
 			return err
 		}
@@ -145,6 +155,33 @@ func starlarkList(items []string) string {
 		q[i] = fmt.Sprintf("%q", s)
 	}
 	return "[" + strings.Join(q, ", ") + "]"
+}
+
+// dynamicPkg is the package with the dynamic rule.
+func dynamicPkg() string { return fmt.Sprintf("p%02d", packages-1) }
+
+// generator is the dynamic rule: it generates d0, which reads s0.txt and
+// embeds what gen.txt holds, and, when gen.txt holds an odd variant, d1,
+// which reads d0's output; their commands pause as the others' do.
+const generator = `rule(name = "gen", srcs = ["gen.txt"], dynamic = True, cmd = """
+v=$(cat gen.txt)
+sleep 0.05
+printf 'rule(name = "d0", srcs = ["s0.txt"], outs = ["d0.out"], cmd = "echo d0 > $OUT; sleep 0.05; cat $SRCS >> $OUT; echo %s >> $OUT; echo end >> $OUT")\\n' "$v" > $PEX_DYNAMIC
+case "$v" in *v1) printf 'rule(name = "d1", srcs = [":d0.out"], outs = ["d1.out"], cmd = "echo d1 > $OUT; sleep 0.05; cat $SRCS >> $OUT; echo end >> $OUT")\\n' >> $PEX_DYNAMIC;; esac
+""")
+`
+
+// generated returns what the generated rules' outputs must hold for the
+// files' current variants, by workspace path.
+func (w *workspace) generated() map[string]string {
+	pkg := dynamicPkg()
+	gen := content(pkg+"/gen.txt", w.files[pkg+"/gen.txt"])
+	d0 := "d0\n" + content(pkg+"/s0.txt", w.files[pkg+"/s0.txt"]) + gen + "end\n"
+	out := map[string]string{pkg + "/d0.out": d0}
+	if w.files[pkg+"/gen.txt"]%2 == 1 {
+		out[pkg+"/d1.out"] = "d1\n" + d0 + "end\n"
+	}
+	return out
 }
 
 // content returns what the editable file at path holds at variant v.
@@ -207,6 +244,9 @@ func (w *workspace) expected() map[string]string {
 		b.WriteString("end\n")
 		want[r.out()] = b.String()
 	}
+	for p, c := range w.generated() {
+		want[p] = c
+	}
 	return want
 }
 
@@ -214,10 +254,10 @@ func (w *workspace) expected() map[string]string {
 // paths of those that differ or are missing.
 func (w *workspace) wrongOutputs(want map[string]string) []string {
 	var wrong []string
-	for _, r := range w.rules {
-		got, err := os.ReadFile(filepath.Join(w.dir, r.out()))
-		if err != nil || string(got) != want[r.out()] {
-			wrong = append(wrong, r.out())
+	for _, p := range slices.Sorted(maps.Keys(want)) {
+		got, err := os.ReadFile(filepath.Join(w.dir, p))
+		if err != nil || string(got) != want[p] {
+			wrong = append(wrong, p)
 		}
 	}
 	return wrong
