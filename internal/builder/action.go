@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/pex-build/pex/graph"
 	"github.com/pex-build/pex/starlark"
@@ -44,28 +43,21 @@ func (b *builder) runAction(ctx context.Context, t *graph.Target, shared map[str
 		return nil, fail(-1, err.Error())
 	}
 	readable := b.readable(t)
-	var runs sync.WaitGroup
-	n := 0
-	var nMu sync.Mutex
+	srcs := srcFiles(b.graphFor(t), t)
+	n := 0 // the action's thread calls Run, one call at a time
 	call := &starlark.ActionCall{
 		Target:   t,
-		Srcs:     srcFiles(b.graphFor(t), t),
+		Srcs:     srcs,
 		Shared:   shared,
 		Readable: func(p string) bool { return readable[p] },
 		Run: func(ctx context.Context, args starlark.RunArgs) (starlark.RunResult, error) {
-			runs.Add(1)
-			defer runs.Done()
-			nMu.Lock()
 			n++
-			base := filepath.Join(b.tmp, fmt.Sprintf("%d.run%d", id, n))
-			nMu.Unlock()
 			c := &command{root: b.root, tmp: b.tmp, id: id, t: t, hostEnv: b.opts.HostEnv, shared: shared,
-				srcs: srcFiles(b.graphFor(t), t), procs: b.w.procs}
-			return c.runForAction(ctx, args, base)
+				srcs: srcs, procs: b.w.procs}
+			return c.runForAction(ctx, args, filepath.Join(b.tmp, fmt.Sprintf("%d.run%d", id, n)))
 		},
 	}
 	res, err := b.actions().Run(ctx, call)
-	runs.Wait()
 	o := &outcome{}
 	if res != nil {
 		o.output, o.findings, o.shared, o.sharedOrder = res.Output, res.Findings, res.Shared, res.SharedOrder
