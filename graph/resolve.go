@@ -101,12 +101,18 @@ func (r *resolver) checkGenerated() error {
 		}
 		for _, d := range t.DepTargets {
 			if d.Generated() {
-				return errorf(t.Pos, "rule %q depends on %q, which the dynamic rule %q generates while the build runs: a BUILD file cannot name a generated rule or its outputs; depend on %q instead",
-					t.Label.String(), d.Label.String(), d.GeneratedBy.String(), d.GeneratedBy.String())
+				return GeneratedDepError(t, d)
 			}
 		}
 	}
 	return nil
+}
+
+// GeneratedDepError is the error of a written rule t that depends on d,
+// a rule a dynamic rule generates.
+func GeneratedDepError(t, d *Target) error {
+	return errorf(t.Pos, "rule %q depends on %q, which the dynamic rule %q generates while the build runs: a BUILD file cannot name a generated rule or its outputs; depend on %q instead",
+		t.Label.String(), d.Label.String(), d.GeneratedBy.String(), d.GeneratedBy.String())
 }
 
 // rollback undoes what a failed run added to the graph's indices.

@@ -206,9 +206,7 @@ func (b *builder) checkNew(whole *graph.Graph, gone map[graph.Label]bool, others
 			switch rd := readers[p]; {
 			case rd == nil || gone[rd.Label]:
 			case !rd.Generated():
-				// As Graph.Resolve says it once the rule is in the graph.
-				return nil, &graph.Error{Pos: rd.Pos, Msg: fmt.Sprintf("rule %q depends on %q, which the dynamic rule %q generates while the build runs: a BUILD file cannot name a generated rule or its outputs; depend on %q instead",
-					rd.Label.String(), nt.Label.String(), nt.GeneratedBy.String(), nt.GeneratedBy.String())}
+				return nil, graph.GeneratedDepError(rd, nt) // as Graph.Resolve says it
 			default:
 				return nil, &graph.Error{Pos: nt.Pos, Msg: fmt.Sprintf("rule %q: output %q is already a source file of rule %q (%s)",
 					nt.Label.String(), p, rd.Label.String(), rd.Pos)}

@@ -76,8 +76,6 @@ type ruleResult struct {
 	dry    bool     // dry run: it would run (or be restored)
 	why    []string // why it ran
 	note   string   // why its result was not cached, if it was not
-	// retired: its generator generated other rules; it did not run
-	retired bool
 	// added is how many rules it added to the build (a dynamic rule),
 	// less those it retired.
 	added int
@@ -323,7 +321,7 @@ func (b *builder) seedMemo(dirty []db.RuleID) {
 func (b *builder) collect(r *exec.Run, sum *Summary, total int) {
 	for res := range r.Results() {
 		rr, _ := res.Value.(*ruleResult)
-		if rr != nil && rr.retired || b.regen.isRetired(b.taskTarget(res.Task)) {
+		if b.regen.isRetired(b.taskTarget(res.Task)) {
 			continue // its generator generated other rules, which replace it
 		}
 		if rr != nil && rr.added != 0 {
@@ -372,7 +370,7 @@ func (b *builder) ruleFunc(t *graph.Target) exec.Func {
 	id := int(b.n.Add(1))
 	return func(ctx context.Context, shared map[string]any, _ map[string]any) (any, error) {
 		if b.regen.isRetired(t) {
-			return &ruleResult{retired: true}, nil
+			return &ruleResult{}, nil // collect reports nothing of it
 		}
 		r := b.id(t)
 		b.inherit(t, shared)
